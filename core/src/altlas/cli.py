@@ -1,0 +1,94 @@
+"""The ``altlas`` command: ``serve``, ``plugins``, ``models``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import msgspec
+
+from altlas.config import ConfigError, Settings
+from altlas.registry import PluginConflict
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``altlas`` console script; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="altlas", description="Local AI models behind one REST API.")
+    parser.add_argument("--config", help="TOML config file (default: $ALTLAS_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+    for name, text in (("plugins", "list plugins and plugin errors"), ("models", "list the catalog")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--json", action="store_true", help="print JSON")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load(config_path=args.config)
+        logging.basicConfig(
+            level=settings.log_level_number(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        from altlas.runtime import Runtime
+
+        if args.command == "serve":
+            return _serve(Runtime(settings), args.host, args.port, settings)
+        runtime = Runtime(settings)
+    except (ConfigError, PluginConflict) as error:
+        print(f"altlas: {error}", file=sys.stderr)
+        return 2
+    if args.command == "plugins":
+        return _print_plugins(runtime, args.json)
+    return _print_models(runtime, args.json)
+
+
+def _serve(runtime, host: str, port: int, settings: Settings) -> int:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from altlas.http.app import create_app
+
+    uvicorn.run(
+        create_app(runtime),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+    )
+    return 0
+
+
+def _print_plugins(runtime, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+    from altlas.http.routes.system import plugin_list
+
+    listing = plugin_list(runtime)
+    if as_json:
+        print(msgspec.json.encode(listing).decode())
+        return 0
+    for plugin in listing.plugins:
+        origin = "built-in" if plugin.builtin else f"{plugin.distribution} {plugin.version}"
+        print(f"{plugin.name}  ({origin})  hooks: {', '.join(plugin.hooks)}")
+    for failure in listing.failures:
+        print(f"FAILED {failure.name}  ({failure.distribution}): {failure.error}")
+    return 0
+
+
+def _print_models(runtime, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+    models = runtime.models.list_models()
+    if as_json:
+        print(msgspec.json.encode(models).decode())
+        return 0
+    for info in models:
+        line = f"{info.id:<24} {info.status.state:<16} {info.backend:<10} {','.join(info.tasks)}"
+        if info.status.detail:
+            line += f"  -- {info.status.detail}"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

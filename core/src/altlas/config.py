@@ -1,0 +1,176 @@
+"""Settings: the design document's variables, from the environment or a TOML file.
+
+Precedence: environment variable > config file (``ALTLAS_CONFIG`` or ``--config``) >
+default. The config file uses the same names in lower case at its top level, plus
+``[models.<id>]`` tables (catalog entries or overrides of a plugin's entry) and a
+``[tasks]`` table (default model per task). A bad value fails at start naming the
+setting, e.g. ``USE_GPU: expected true or false, got 'maybe'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_ENV = "ALTLAS_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value, or the config file cannot be read."""
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _as_megabytes(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number of MB, got {value!r}")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number of MB, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"expected a positive number of MB, got {value!r}")
+    return number
+
+
+def _as_required_megabytes(value: Any) -> int:
+    number = _as_megabytes(value)
+    if number is None:
+        raise ValueError(f"expected a whole number of MB, got {value!r}")
+    return number
+
+
+def _as_log_level(value: Any) -> str:
+    level = str(value).strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {value!r}")
+    return level
+
+
+def _as_path(value: Any) -> Path:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("expected a path, got an empty value")
+    return Path(text).expanduser()
+
+
+def _as_names(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _as_text(value: Any) -> str:
+    return str(value).strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service. Field metadata gives each one's variable name."""
+
+    model_dir: Path = field(default=Path("models"), metadata={"env": "MODEL_DIR", "parse": _as_path})
+    use_gpu: bool = field(default=True, metadata={"env": "USE_GPU", "parse": _as_bool})
+    gpu_memory_limit: int | None = field(
+        default=None, metadata={"env": "GPU_MEMORY_LIMIT", "parse": _as_megabytes}
+    )
+    cache_dir: Path = field(default=Path("cache"), metadata={"env": "CACHE_DIR", "parse": _as_path})
+    cache_size_limit: int = field(
+        default=1024, metadata={"env": "CACHE_SIZE_LIMIT", "parse": _as_required_megabytes}
+    )
+    log_level: str = field(default="INFO", metadata={"env": "LOG_LEVEL", "parse": _as_log_level})
+    load_on_demand: bool = field(
+        default=True, metadata={"env": "LOAD_ON_DEMAND", "parse": _as_bool}
+    )
+    selection_strategy: str = field(
+        default="default", metadata={"env": "SELECTION_STRATEGY", "parse": _as_text}
+    )
+    response_cache: str = field(default="", metadata={"env": "RESPONSE_CACHE", "parse": _as_text})
+    load_plugins: tuple[str, ...] | None = field(
+        default=None, metadata={"env": "ALTLAS_LOAD_PLUGINS", "parse": _as_names}
+    )
+    disable_plugins: tuple[str, ...] = field(
+        default=(), metadata={"env": "ALTLAS_DISABLE_PLUGINS", "parse": lambda v: _as_names(v) or ()}
+    )
+    #: ``[models.<id>]`` tables of the config file, by model id.
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``[tasks]`` table: task id -> default model id.
+    task_defaults: Mapping[str, str] = field(default_factory=dict)
+    #: The config file these settings came from, if any.
+    config_path: Path | None = None
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        config_path: str | Path | None = None,
+    ) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``) and the config file
+        (``config_path``, else ``$ALTLAS_CONFIG``). Raises :class:`ConfigError`."""
+        environ = os.environ if environ is None else environ
+        path_text = config_path if config_path is not None else environ.get(CONFIG_ENV)
+        path = Path(path_text).expanduser() if path_text else None
+        document = _read_toml(path) if path else {}
+
+        values: dict[str, Any] = {}
+        for setting in fields(cls):
+            env_name = setting.metadata.get("env")
+            if env_name is None:
+                continue
+            parse: Callable[[Any], Any] = setting.metadata["parse"]
+            key = setting.name
+            if env_name in environ:
+                raw, origin = environ[env_name], env_name
+            elif key in document:
+                raw, origin = document.pop(key), f"{env_name} (config file key '{key}')"
+            else:
+                continue
+            try:
+                values[key] = parse(raw)
+            except ValueError as error:
+                raise ConfigError(f"{origin}: {error}") from None
+
+        models = document.pop("models", {})
+        tasks = document.pop("tasks", {})
+        if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+            raise ConfigError("config file: [models.<id>] entries must be tables")
+        if not isinstance(tasks, dict) or not all(isinstance(v, str) for v in tasks.values()):
+            raise ConfigError("config file: [tasks] maps task ids to model ids (strings)")
+        if document:
+            raise ConfigError(f"config file: unknown setting(s) {', '.join(sorted(document))}")
+        return cls(**values, models=models, task_defaults=tasks, config_path=path)
+
+    def log_level_number(self) -> int:
+        """The ``logging`` level number of ``log_level``."""
+        return logging.getLevelName(self.log_level)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{CONFIG_ENV}: config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{CONFIG_ENV}: {path} is not valid TOML: {error}") from None

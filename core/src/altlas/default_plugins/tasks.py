@@ -1,0 +1,14 @@
+"""Registers the built-in tasks: text-generation, chat, embedding and tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from altlas_sdk import TaskSpec, hookimpl
+from altlas_sdk.tasks import BUILTIN_TASKS
+
+
+@hookimpl
+def register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    for spec in BUILTIN_TASKS:
+        register(spec)

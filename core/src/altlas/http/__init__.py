@@ -1,0 +1,1 @@
+"""The HTTP layer: a thin Starlette shell over the runtime's services."""

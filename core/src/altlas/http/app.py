@@ -1,0 +1,44 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, http_error_handler
+from altlas.http.routes import inference, models, system
+from altlas.runtime import Runtime, get_runtime
+from altlas_sdk.errors import AltlasError
+
+
+def create_app(runtime: Runtime | None = None) -> Starlette:
+    """The service as an ASGI app. Without ``runtime`` it uses the process's default
+    runtime, created from the environment when the app starts."""
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        active = runtime or get_runtime()
+        app.state.runtime = active
+        for route in _plugin_routes(active):
+            app.router.routes.append(route)
+        await active.start()
+        try:
+            yield
+        finally:
+            await active.stop()
+
+    app = Starlette(
+        routes=[*system.routes, *models.routes, *inference.routes],
+        middleware=[Middleware(RequestContextMiddleware)],
+        exception_handlers={AltlasError: altlas_error_handler, HTTPException: http_error_handler},
+        lifespan=lifespan,
+    )
+    return app
+
+
+def _plugin_routes(runtime: Runtime) -> list[BaseRoute]:
+    return [owned.item for owned in runtime.registry.routes.values()]

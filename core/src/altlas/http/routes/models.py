@@ -1,0 +1,51 @@
+"""Models API: list, info, load, unload, status."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from altlas.http.responses import MsgspecResponse
+from altlas.runtime import Runtime
+from altlas_sdk.wire import ModelList
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def list_models(request: Request) -> MsgspecResponse:
+    """``GET /api/models/``: every model with its state."""
+    return MsgspecResponse(ModelList(models=_runtime(request).models.list_models()))
+
+
+async def model_info(request: Request) -> MsgspecResponse:
+    """``GET /api/models/{model_id}``."""
+    return MsgspecResponse(_runtime(request).models.info(request.path_params["model_id"]))
+
+
+async def model_status(request: Request) -> MsgspecResponse:
+    """``GET /api/models/{model_id}/status``."""
+    return MsgspecResponse(_runtime(request).models.status(request.path_params["model_id"]))
+
+
+async def load_model(request: Request) -> MsgspecResponse:
+    """``POST /api/models/{model_id}/load``: returns when the model is loaded."""
+    status = await _runtime(request).models.load_model(request.path_params["model_id"])
+    return MsgspecResponse(status)
+
+
+async def unload_model(request: Request) -> MsgspecResponse:
+    """``POST /api/models/{model_id}/unload``."""
+    status = await _runtime(request).models.unload_model(request.path_params["model_id"])
+    return MsgspecResponse(status)
+
+
+routes = [
+    Route("/api/models", list_models, methods=["GET"]),
+    Route("/api/models/", list_models, methods=["GET"]),
+    Route("/api/models/{model_id}", model_info, methods=["GET"]),
+    Route("/api/models/{model_id}/status", model_status, methods=["GET"]),
+    Route("/api/models/{model_id}/load", load_model, methods=["POST"]),
+    Route("/api/models/{model_id}/unload", unload_model, methods=["POST"]),
+]

@@ -1,0 +1,49 @@
+"""Health and plugins."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from altlas.http.responses import MsgspecResponse
+from altlas.runtime import Runtime
+from altlas_sdk.wire import PluginFailure, PluginInfo, PluginList
+
+
+async def healthz(request: Request) -> MsgspecResponse:
+    """``GET /healthz``: the process is up and serving."""
+    return MsgspecResponse({"status": "ok"})
+
+
+def plugin_list(runtime: Runtime) -> PluginList:
+    """Registered plugins and failures, as ``GET /api/plugins`` and ``altlas plugins``
+    show them."""
+    plugins = runtime.plugins
+    return PluginList(
+        plugins=[
+            PluginInfo(
+                name=record.name,
+                distribution=record.distribution,
+                version=record.version,
+                builtin=record.builtin,
+                hooks=plugins.hooks_of(record.name),
+            )
+            for record in plugins.records.values()
+        ],
+        failures=[
+            PluginFailure(name=f.name, distribution=f.distribution, error=f.error)
+            for f in plugins.failures
+        ],
+    )
+
+
+async def list_plugins(request: Request) -> MsgspecResponse:
+    """``GET /api/plugins``."""
+    return MsgspecResponse(plugin_list(request.app.state.runtime))
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/api/plugins", list_plugins, methods=["GET"]),
+    Route("/api/plugins/", list_plugins, methods=["GET"]),
+]

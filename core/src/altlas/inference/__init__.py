@@ -1,0 +1,1 @@
+"""The inference path: select -> decode -> cache -> schedule -> backend -> encode."""

@@ -1,0 +1,53 @@
+"""Step 3: the response cache, when one is configured (``RESPONSE_CACHE``).
+
+The key covers everything that changes the output: model id, model version, task,
+the canonical (sorted-key) encoding of inputs and parameters. Sampling without a seed
+is nondeterministic (and a backend's default temperature usually samples), so a
+generation request is cached only with ``temperature: 0`` or a ``seed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from altlas.inference.decode import TaskCall
+from altlas_sdk import ResponseCache
+
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def cache_key(model_id: str, version: str, call: TaskCall) -> str:
+    """The cache key of one call."""
+    digest = hashlib.sha256()
+    digest.update(_encoder.encode([model_id, version, call.spec.id, call.inputs, call.parameters]))
+    return f"{model_id}:{digest.hexdigest()}"
+
+
+def is_cacheable(call: TaskCall) -> bool:
+    """False for generation that may sample without a seed."""
+    if not hasattr(call.parameters, "temperature"):
+        return True
+    return call.parameters.temperature == 0 or getattr(call.parameters, "seed", None) is not None
+
+
+class CacheStep:
+    """Looks outputs up in, and stores them into, the configured cache."""
+
+    def __init__(self, cache: ResponseCache | None) -> None:
+        self.cache = cache
+
+    async def lookup(self, key: str, call: TaskCall) -> msgspec.Struct | None:
+        """The cached output of ``call``, or ``None``."""
+        if self.cache is None:
+            return None
+        raw = await self.cache.get(key)
+        if raw is None:
+            return None
+        return msgspec.json.decode(raw, type=call.spec.output_type)
+
+    async def store(self, key: str, output: msgspec.Struct) -> None:
+        """Keep ``output`` under ``key``."""
+        if self.cache is not None:
+            await self.cache.set(key, msgspec.json.encode(output))

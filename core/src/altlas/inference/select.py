@@ -1,0 +1,80 @@
+"""Step 1: which model and which task serve a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from altlas.catalog import Catalog, CatalogEntry
+from altlas.config import Settings
+from altlas.manager import ModelManager
+from altlas.registry import Registry
+from altlas_sdk import Candidate, InferenceRequest
+from altlas_sdk.errors import TaskNotServed, ValidationFailed
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The model entry that will run and the task it runs."""
+
+    entry: CatalogEntry
+    task: str
+
+
+class ModelSelector:
+    """Resolves ``model_id`` (or the route's task and its default model) to an entry."""
+
+    def __init__(
+        self, catalog: Catalog, registry: Registry, manager: ModelManager, settings: Settings
+    ) -> None:
+        self.catalog = catalog
+        self.registry = registry
+        self.manager = manager
+        self.settings = settings
+
+    def select(self, request: InferenceRequest, route_task: str | None) -> Selection:
+        """The model and task for ``request``; ``route_task`` is the task a route names."""
+        wanted_task = route_task or request.task
+        if wanted_task is not None and wanted_task not in self.registry.tasks:
+            raise TaskNotServed(
+                wanted_task,
+                f"unknown task '{wanted_task}'; known tasks: {', '.join(sorted(self.registry.tasks))}",
+            )
+        if request.model_id is not None:
+            entry = self.catalog.get(request.model_id)
+            task = wanted_task or entry.spec.task
+            if task not in entry.spec.tasks:
+                raise ValidationFailed(
+                    f"model '{entry.spec.id}' serves {', '.join(entry.spec.tasks)}, not '{task}'",
+                    param="$.task" if request.task else "$.model_id",
+                    code="task_mismatch",
+                )
+            return Selection(entry, task)
+        if wanted_task is None:
+            raise ValidationFailed(
+                "model_id is required on this route (task routes may omit it)",
+                param="$.model_id",
+                code="missing_model_id",
+            )
+        return Selection(self._default_for(wanted_task, request), wanted_task)
+
+    def _default_for(self, task: str, request: InferenceRequest) -> CatalogEntry:
+        configured = self.settings.task_defaults.get(task)
+        if configured is not None:
+            return self.catalog.get(configured)
+        candidates = [
+            Candidate(entry.spec, self.manager.is_loaded(entry.spec.id))
+            for entry in self.catalog.serving(task)
+            if self.manager.status(entry.spec.id).state not in {"unavailable", "weights_missing"}
+        ]
+        if not candidates:
+            raise TaskNotServed(
+                task,
+                f"no installed model serves task '{task}'; install a plugin that does "
+                "(GET /api/models/ lists the models and their states)",
+            )
+        # The runtime checked at start-up that the configured strategy is registered.
+        name = self.settings.selection_strategy
+        ranked = self.registry.strategies[name].item.rank(task, candidates, request)
+        if not ranked:
+            raise TaskNotServed(task, f"strategy '{name}' found no model for task '{task}'")
+        return self.catalog.get(ranked[0].spec.id)

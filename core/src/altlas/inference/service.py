@@ -1,0 +1,86 @@
+"""The inference service: one request through select -> decode -> cache -> schedule ->
+backend -> encode. The HTTP routes and in-process callers both use it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from altlas.inference.cache import CacheStep, cache_key, is_cacheable
+from altlas.inference.decode import decode_call
+from altlas.inference.encode import build_response, check_output
+from altlas.inference.select import ModelSelector
+from altlas.manager import ModelManager
+from altlas.registry import Registry
+from altlas.scheduler import Scheduler
+from altlas_sdk import CancellationToken, InferenceRequest, InferenceResponse
+
+
+class InferenceService:
+    """Runs inference requests on the models of the catalog."""
+
+    def __init__(
+        self,
+        selector: ModelSelector,
+        manager: ModelManager,
+        registry: Registry,
+        scheduler: Scheduler,
+        cache: CacheStep,
+    ) -> None:
+        self.selector = selector
+        self.manager = manager
+        self.registry = registry
+        self.scheduler = scheduler
+        self.cache = cache
+
+    async def run_inference(
+        self,
+        request: InferenceRequest,
+        *,
+        task: str | None = None,
+        request_id: str | None = None,
+    ) -> InferenceResponse:
+        """Run one request. ``task`` is the task a route names (lets ``model_id`` be
+        omitted). Raises :class:`altlas_sdk.errors.AltlasError` subclasses."""
+        started = time.perf_counter()
+        request_id = request_id or uuid.uuid4().hex
+        selection = self.selector.select(request, task)
+        spec = selection.entry.spec
+        call = decode_call(self.registry.tasks[selection.task].item, request.inputs, request.parameters)
+
+        model = await self.manager.acquire(spec.id)
+        key = cache_key(spec.id, self.manager.status(spec.id).version or "", call)
+        cacheable = is_cacheable(call)
+        cached = await self.cache.lookup(key, call) if cacheable else None
+        if cached is not None:
+            return build_response(
+                model_id=spec.id,
+                call=call,
+                output=cached,
+                queue_ms=0.0,
+                inference_ms=0.0,
+                total_ms=(time.perf_counter() - started) * 1000,
+                from_cache=True,
+                request_id=request_id,
+            )
+
+        backend = self.registry.backends[spec.backend].item
+        timed = await self.scheduler.run(
+            spec.id,
+            backend.max_concurrency,
+            lambda cancel: model.infer(call.spec.id, call.inputs, call.parameters, cancel),
+            CancellationToken(),
+        )
+        output = check_output(call, timed.value, spec.backend)
+        if cacheable:
+            await self.cache.store(key, output)
+        return build_response(
+            model_id=spec.id,
+            call=call,
+            output=output,
+            queue_ms=timed.queue_ms,
+            inference_ms=timed.inference_ms,
+            total_ms=(time.perf_counter() - started) * 1000,
+            from_cache=False,
+            request_id=request_id,
+        )

@@ -1,0 +1,111 @@
+"""Catalog entries and model sources.
+
+A :class:`ModelSpec` is one entry of the model catalog: which backend runs the model,
+which tasks it serves, and where its files are. Plugins register entries through
+``register_catalog_entries``; the operator's config file adds entries or overrides
+fields of a plugin's entry (``[models.<id>]``).
+
+A file reference (``source`` and the values of ``files``) is ``scheme:rest`` or a plain
+path. A :class:`ModelSource` resolves one scheme to a local path; the core ships
+``file:`` (a plain path: relative paths are under MODEL_DIR), ``package:`` (a file
+inside an installed Python package), ``https:``/``http:`` (downloaded once into
+CACHE_DIR) and ``hf:`` (a Hugging Face hub file, for online users).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from msgspec import Meta, Struct
+
+#: Model ids are URL path segments: letters, digits, ``.``, ``_`` and ``-``.
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_MODEL_ID = re.compile(MODEL_ID_PATTERN)
+
+ModelId = Annotated[str, Meta(pattern=MODEL_ID_PATTERN)]
+
+
+class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
+    """One catalog entry.
+
+    - ``id``: the model id clients use.
+    - ``backend``: the registered backend name that runs it.
+    - ``tasks``: task ids it serves; the first is its default task.
+    - ``source``: reference to the main weights file or folder.
+    - ``files``: other named files the backend needs (e.g. ``tokenizer``).
+    - ``options``: backend-specific load options (``n_ctx``, ``providers``...).
+    - ``default_for``: tasks for which this is the default model when a request names
+      the task but no model.
+    - ``tags``: free-form facts for selection strategies (latency, accuracy, cost...).
+    """
+
+    id: ModelId
+    backend: str
+    tasks: Annotated[list[str], Meta(min_length=1)]
+    source: str
+    files: dict[str, str] = {}
+    description: str = ""
+    license: str | None = None
+    options: dict[str, Any] = {}
+    default_for: list[str] = []
+    tags: dict[str, Any] = {}
+
+    @property
+    def task(self) -> str:
+        """The model's default task."""
+        return self.tasks[0]
+
+
+def is_valid_model_id(model_id: str) -> bool:
+    """Whether ``model_id`` is a valid model id."""
+    return bool(_MODEL_ID.match(model_id))
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source needs to resolve a reference: the operator's folders."""
+
+    model_dir: Path
+    cache_dir: Path
+
+
+class ModelSource(ABC):
+    """Resolves references of one ``scheme`` (the text before the first ``:``)."""
+
+    scheme: str
+
+    @abstractmethod
+    def locate(self, ref: str, context: SourceContext) -> Path:
+        """The local path ``ref`` (the part after ``scheme:``) names, without fetching.
+
+        The path may not exist yet.
+        """
+
+    def is_available(self, ref: str, context: SourceContext) -> bool:
+        """Whether :meth:`fetch` can be expected to succeed without the operator's help.
+
+        The default: the file is already local. Downloading sources answer ``True``.
+        """
+        return self.locate(ref, context).exists()
+
+    def fetch(self, ref: str, context: SourceContext) -> Path:
+        """Make the files local (download them where the source can) and return the path.
+
+        Called when a model loads. The default only checks that :meth:`locate`'s path
+        exists and raises :class:`~altlas_sdk.errors.WeightsMissing` otherwise, with a
+        message that says what to put where.
+        """
+        from altlas_sdk.errors import WeightsMissing
+
+        path = self.locate(ref, context)
+        if not path.exists():
+            raise WeightsMissing(self.missing_message(ref, context))
+        return path
+
+    def missing_message(self, ref: str, context: SourceContext) -> str:
+        """What the operator must do to provide a missing file."""
+        return f"'{self.scheme}:{ref}' is missing: expected at {self.locate(ref, context)}"

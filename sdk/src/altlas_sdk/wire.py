@@ -1,0 +1,137 @@
+"""The HTTP wire shapes of ``/api``: requests, responses and the one error body.
+
+Requests are decoded with ``forbid_unknown_fields`` so a typo is a 422 naming the
+field, not a silently ignored option. New fields always get defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from msgspec import Struct
+
+
+class InferenceRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``POST /api/inference/`` and the task routes.
+
+    ``inputs`` is typed by the task (see :mod:`altlas_sdk.tasks`). ``model_id`` may be
+    omitted on a route that names the task: the task's default model runs. ``task``
+    picks one of the model's tasks when it serves several (default: its first).
+    """
+
+    inputs: Any
+    model_id: str | None = None
+    parameters: dict[str, Any] = {}
+    task: str | None = None
+
+
+class Timing(Struct, kw_only=True):
+    """Milliseconds spent waiting for a slot, inside the backend, and in total."""
+
+    queue_ms: float
+    inference_ms: float
+    total_ms: float
+
+
+class InferenceResponse(Struct, kw_only=True):
+    """The answer to one inference request."""
+
+    model_id: str
+    task: str
+    outputs: Any
+    timing: Timing
+    from_cache: bool
+    request_id: str
+
+
+class ErrorDetail(Struct, kw_only=True):
+    """What went wrong; a superset of OpenAI's error object."""
+
+    type: str
+    message: str
+    param: str | None = None
+    code: str | None = None
+    request_id: str | None = None
+
+
+class ErrorBody(Struct, kw_only=True):
+    """The one error body every route returns: ``{"error": {...}}``."""
+
+    error: ErrorDetail
+
+
+ModelState = Literal[
+    "available", "loading", "loaded", "unloading", "error", "weights_missing", "unavailable"
+]
+
+
+class MemoryInfo(Struct, kw_only=True):
+    """Bytes of RAM and GPU memory: ``estimated`` before loading, ``measured`` after."""
+
+    ram_bytes: int = 0
+    gpu_bytes: int = 0
+
+
+class ModelStatus(Struct, kw_only=True):
+    """``GET /api/models/{id}/status``, and the answer to load and unload.
+
+    ``detail`` explains ``weights_missing``, ``unavailable`` and ``error`` states in
+    words an operator can act on.
+    """
+
+    model_id: str
+    state: ModelState
+    detail: str | None = None
+    device: str | None = None
+    version: str | None = None
+    loaded_at: float | None = None
+    last_used_at: float | None = None
+    memory_estimated: MemoryInfo | None = None
+    memory_measured: MemoryInfo | None = None
+
+
+class ModelInfo(Struct, kw_only=True):
+    """``GET /api/models/{id}``: the catalog entry and its status."""
+
+    id: str
+    backend: str
+    tasks: list[str]
+    description: str
+    source: str
+    files: dict[str, str]
+    license: str | None
+    default_for: list[str]
+    tags: dict[str, Any]
+    provided_by: str
+    status: ModelStatus
+
+
+class ModelList(Struct, kw_only=True):
+    """``GET /api/models/``."""
+
+    models: list[ModelInfo]
+
+
+class PluginInfo(Struct, kw_only=True):
+    """One registered plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    builtin: bool
+    hooks: list[str]
+
+
+class PluginFailure(Struct, kw_only=True):
+    """A plugin that failed to import or register, and why."""
+
+    name: str
+    distribution: str | None
+    error: str
+
+
+class PluginList(Struct, kw_only=True):
+    """``GET /api/plugins``."""
+
+    plugins: list[PluginInfo]
+    failures: list[PluginFailure]
