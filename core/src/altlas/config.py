@@ -161,6 +161,11 @@ class Settings:
             raise ConfigError(f"config file: unknown setting(s) {', '.join(sorted(document))}")
         return cls(**values, models=models, task_defaults=tasks, config_path=path)
 
+    def __post_init__(self) -> None:
+        # Absolute paths, so messages and model sources do not depend on a later chdir.
+        object.__setattr__(self, "model_dir", self.model_dir.absolute())
+        object.__setattr__(self, "cache_dir", self.cache_dir.absolute())
+
     def log_level_number(self) -> int:
         """The ``logging`` level number of ``log_level``."""
         return logging.getLevelName(self.log_level)

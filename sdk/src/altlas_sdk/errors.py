@@ -100,6 +100,13 @@ class WeightsMissing(Conflict):
         super().__init__(message, code="weights_missing")
 
 
+class InvalidModelFile(Conflict):
+    """The model's files exist but its library cannot read them (corrupt, wrong format)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="invalid_model_file")
+
+
 class BackendUnavailable(Conflict):
     """The model's backend is not installed or its plugin failed to load."""
 

@@ -10,6 +10,7 @@ from altlas.manager import ModelManager
 from altlas.registry import Registry
 from altlas_sdk import Candidate, InferenceRequest
 from altlas_sdk.errors import TaskNotServed, ValidationFailed
+from altlas_sdk.tasks import TASK_IDS
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class ModelSelector:
     def select(self, request: InferenceRequest, route_task: str | None) -> Selection:
         """The model and task for ``request``; ``route_task`` is the task a route names."""
         wanted_task = route_task or request.task
+        if wanted_task in TASK_IDS and wanted_task not in self.registry.tasks:
+            raise TaskNotServed(
+                wanted_task,
+                f"no installed plugin serves task '{wanted_task}'; install one that does "
+                "(GET /api/plugins lists the plugins and their errors)",
+            )
         if wanted_task is not None and wanted_task not in self.registry.tasks:
             raise TaskNotServed(
                 wanted_task,
