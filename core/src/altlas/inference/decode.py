@@ -11,6 +11,7 @@ from altlas_sdk import TaskSpec
 from altlas_sdk.errors import ValidationFailed
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
 
 
 @dataclass(frozen=True)
@@ -43,4 +44,8 @@ def validation_failed(error: msgspec.ValidationError, prefix: str = "$") -> Vali
     match = _PATH.search(message)
     path = prefix + (match.group("path") if match else "")
     text = message[: match.start()] if match else message
+    unknown = _UNKNOWN_FIELD.search(text)
+    if unknown:
+        # msgspec points at the object; the client wants the field it got wrong.
+        path = f"{path}.{unknown.group('name')}"
     return ValidationFailed(f"{text} (at {path})", param=path)

@@ -1,0 +1,145 @@
+"""A fixture plugin that tests the core's own logic: a new task id, a fake backend,
+a catalog entry whose file ships in this package, a plugin route, a response cache
+and a selection strategy. It stands in for no capability."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from msgspec import Struct
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from altlas_sdk import (
+    Backend,
+    LoadedModel,
+    ModelSpec,
+    ResponseCache,
+    SelectionStrategy,
+    TaskSpec,
+    hookimpl,
+)
+from altlas_sdk.errors import InvalidInput
+
+TASK = "reverse-text"
+
+
+class ReverseInput(Struct, kw_only=True, forbid_unknown_fields=True):
+    text: str
+
+
+class ReverseParameters(Struct, kw_only=True, forbid_unknown_fields=True):
+    upper: bool = False
+
+
+class ReverseOutput(Struct, kw_only=True):
+    text: str
+
+
+def _shorthand(raw):
+    return {"text": raw} if isinstance(raw, str) else raw
+
+
+#: Counters the tests read: loads and inference calls per model id.
+LOADS: dict[str, int] = {}
+CALLS: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+class EchoModel(LoadedModel):
+    def __init__(self, model_id: str, weights: str) -> None:
+        self.model_id = model_id
+        self.weights = weights
+
+    def infer(self, task, inputs, parameters, cancel):
+        with _lock:
+            CALLS[self.model_id] = CALLS.get(self.model_id, 0) + 1
+        if inputs.text == "explode":
+            raise RuntimeError("the echo fixture exploded on purpose")
+        if inputs.text == "":
+            raise InvalidInput("text must not be empty", param="$.inputs.text")
+        if inputs.text == "wrong-type":
+            return {"text": "not a struct"}
+        text = inputs.text[::-1]
+        return ReverseOutput(text=text.upper() if parameters.upper else text)
+
+
+class EchoBackend(Backend):
+    name = "echo"
+    tasks = (TASK,)
+    file_suffixes = (".echo",)
+
+    def load(self, spec, files, policy):
+        delay = float(spec.options.get("load_delay_s", 0))
+        if spec.options.get("fail_load"):
+            raise RuntimeError("echo fixture load failed on purpose")
+        time.sleep(delay)
+        with _lock:
+            LOADS[spec.id] = LOADS.get(spec.id, 0) + 1
+        return EchoModel(spec.id, files.path.read_text())
+
+
+class DictCache(ResponseCache):
+    name = "fixture-dict"
+
+    def __init__(self) -> None:
+        self.store: dict[str, bytes] = {}
+
+    async def get(self, key):
+        return self.store.get(key)
+
+    async def set(self, key, value):
+        self.store[key] = value
+
+
+class LastStrategy(SelectionStrategy):
+    """Picks the last candidate: proves a plugin's strategy is used."""
+
+    name = "fixture-last"
+
+    def rank(self, task, candidates, request):
+        return list(reversed(candidates))
+
+
+async def ping(request):
+    return JSONResponse({"pong": True})
+
+
+@hookimpl
+def register_tasks(register):
+    register(TaskSpec(TASK, ReverseInput, ReverseOutput, ReverseParameters, "Reverse text.", _shorthand))
+
+
+@hookimpl
+def register_backends(register):
+    register(EchoBackend())
+
+
+@hookimpl
+def register_catalog_entries(register):
+    for model_id in ("echo-1", "echo-2"):
+        register(
+            ModelSpec(
+                id=model_id,
+                backend="echo",
+                tasks=[TASK],
+                source="package:altlas_fixture_echo/weights.txt",
+                default_for=[TASK] if model_id == "echo-1" else [],
+            )
+        )
+
+
+@hookimpl
+def register_caches(register):
+    register(DictCache())
+
+
+@hookimpl
+def register_selection_strategies(register):
+    register(LastStrategy())
+
+
+@hookimpl
+def register_routes(register):
+    register(Route("/api/plugins/fixture-echo/ping", ping, methods=["GET"]))
