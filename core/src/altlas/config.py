@@ -140,10 +140,12 @@ class Settings:
                 continue
             parse: Callable[[Any], Any] = setting.metadata["parse"]
             key = setting.name
+            in_file = key in document
+            from_file = document.pop(key, None)
             if env_name in environ:
                 raw, origin = environ[env_name], env_name
-            elif key in document:
-                raw, origin = document.pop(key), f"{env_name} (config file key '{key}')"
+            elif in_file:
+                raw, origin = from_file, f"{env_name} (config file key '{key}')"
             else:
                 continue
             try:
