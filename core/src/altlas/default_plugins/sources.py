@@ -74,8 +74,10 @@ def _download(url: str, target: Path, headers: dict[str, str]) -> None:
         try:
             with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
                 shutil.copyfileobj(response, partial)
-        except BaseException:
+        except BaseException as error:
             Path(partial.name).unlink(missing_ok=True)
+            if isinstance(error, urllib.error.HTTPError):
+                error.close()  # an HTTPError holds the open response
             raise
     os.replace(partial.name, target)
 
