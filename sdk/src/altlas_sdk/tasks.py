@@ -156,7 +156,7 @@ class EmbeddingOutput(Struct, kw_only=True):
 # --- tensor ---------------------------------------------------------------------------
 
 
-class Tensor(Struct, kw_only=True, forbid_unknown_fields=True):
+class Tensor(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """A named tensor on the wire: either ``dtype`` + ``shape`` + ``data`` (nested or
     flat list), or ``npy``, a base64-encoded ``.npy`` file. See :mod:`altlas_sdk.tensors`.
     """

@@ -232,6 +232,8 @@ class EmbeddingModel(LoadedModel):
                 continue
             texts.extend(item.texts)
             owners.extend([index] * len(item.texts))
+        if not texts:  # every input was rejected
+            return results  # type: ignore[return-value]
         vectors, tokens = self._embed(texts, parameters.normalize, cancel)
         for index in range(len(inputs)):
             if results[index] is not None:
