@@ -51,7 +51,9 @@ def test_malformed_json_is_400(client):
 
 
 def test_wrong_content_type_is_415(client):
-    response = client.post("/api/inference/", content=b"hello", headers={"content-type": "text/plain"})
+    response = client.post(
+        "/api/inference/", content=b"hello", headers={"content-type": "text/plain"}
+    )
     assert assert_error(response, 415, "unsupported_media_type")["param"] == "Content-Type"
 
 
@@ -61,7 +63,10 @@ def test_wrong_content_type_is_415(client):
         ({"model_id": "echo-1"}, "$"),
         ({"model_id": "echo-1", "inputs": "x", "bogus": 1}, "$.bogus"),
         ({"model_id": "echo-1", "inputs": {"text": 5}}, "$.inputs.text"),
-        ({"model_id": "echo-1", "inputs": "x", "parameters": {"upper": "yes"}}, "$.parameters.upper"),
+        (
+            {"model_id": "echo-1", "inputs": "x", "parameters": {"upper": "yes"}},
+            "$.parameters.upper",
+        ),
         ({"model_id": "echo-1", "inputs": "x", "parameters": {"nope": 1}}, "$.parameters.nope"),
         ({"inputs": "x"}, "$.model_id"),
         ({"model_id": "echo-1", "inputs": ""}, "$.inputs.text"),
@@ -97,8 +102,11 @@ def test_client_request_id_is_echoed(client):
     response = client.get("/api/models/nope", headers={"X-Request-ID": "client-id-42"})
     assert response.headers["x-request-id"] == "client-id-42"
     assert response.json()["error"]["request_id"] == "client-id-42"
-    ok = client.post("/api/inference/", json={"model_id": "echo-1", "inputs": "ab"},
-                     headers={"X-Request-ID": "abc"})
+    ok = client.post(
+        "/api/inference/",
+        json={"model_id": "echo-1", "inputs": "ab"},
+        headers={"X-Request-ID": "abc"},
+    )
     assert ok.json()["request_id"] == "abc"
 
 

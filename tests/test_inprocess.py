@@ -34,5 +34,7 @@ def test_model_manager_and_inference_service(default_runtime):
     assert status.state == "loaded"
     assert response.task == "embedding" and response.from_cache is False
     vectors = response.outputs.embeddings
-    similarity = [sum(a * b for a, b in zip(vectors[0], other)) for other in vectors[1:]]
+    similarity = [
+        sum(a * b for a, b in zip(vectors[0], other, strict=False)) for other in vectors[1:]
+    ]
     assert similarity[0] > similarity[1] + 0.2

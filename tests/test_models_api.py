@@ -21,7 +21,14 @@ def test_list_info_load_status_unload(echo, make_runtime, serve):
         listing = client.get("/api/models/").json()["models"]
         assert client.get("/api/models").json()["models"] == listing
         ids = [m["id"] for m in listing]
-        assert {"echo-1", "echo-2", "all-minilm-l6-v2", "llama2-7b-q4", "yolo-v8", "whisper-small"} <= set(ids)
+        assert {
+            "echo-1",
+            "echo-2",
+            "all-minilm-l6-v2",
+            "llama2-7b-q4",
+            "yolo-v8",
+            "whisper-small",
+        } <= set(ids)
 
         info = client.get("/api/models/echo-1").json()
         assert info["backend"] == "echo" and info["tasks"] == ["reverse-text"]
@@ -42,7 +49,7 @@ def test_list_info_load_status_unload(echo, make_runtime, serve):
 
 def test_concurrent_loads_share_one_load(echo, make_runtime, tmp_path):
     config = tmp_path / "altlas.toml"
-    config.write_text('[models.echo-1]\noptions = { load_delay_s = 0.3 }\n')
+    config.write_text("[models.echo-1]\noptions = { load_delay_s = 0.3 }\n")
     runtime = make_runtime(config_path=config)
 
     async def scenario():
@@ -70,7 +77,10 @@ def test_on_demand_loading_can_be_turned_off(echo, make_runtime, serve):
         assert response.json()["error"]["code"] == "model_not_loaded"
         assert "POST /api/models/echo-1/load" in response.json()["error"]["message"]
         client.post("/api/models/echo-1/load")
-        assert client.post("/api/inference/", json={"model_id": "echo-1", "inputs": "abc"}).status_code == 200
+        assert (
+            client.post("/api/inference/", json={"model_id": "echo-1", "inputs": "abc"}).status_code
+            == 200
+        )
 
 
 def test_failed_load_shows_error_state_and_recovers(echo, make_runtime, serve, tmp_path):
@@ -102,7 +112,10 @@ def test_config_task_default_wins(echo, make_runtime, serve, tmp_path):
     config = tmp_path / "altlas.toml"
     config.write_text('[tasks]\nreverse-text = "echo-2"\n')
     with serve(make_runtime(config_path=config)) as client:
-        assert client.post("/api/tasks/reverse-text", json={"inputs": "x"}).json()["model_id"] == "echo-2"
+        assert (
+            client.post("/api/tasks/reverse-text", json={"inputs": "x"}).json()["model_id"]
+            == "echo-2"
+        )
 
 
 def test_task_routes_without_a_serving_model(echo, make_runtime, serve):

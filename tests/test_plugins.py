@@ -22,10 +22,16 @@ def test_builtins_are_plugins_of_altlas_core(make_runtime):
     runtime.plugins.pm.check_pending()
 
 
-def test_entry_point_plugin_is_discovered_with_its_distribution(fixture_plugins, make_runtime, serve):
+def test_entry_point_plugin_is_discovered_with_its_distribution(
+    fixture_plugins, make_runtime, serve
+):
     runtime = make_runtime()
     record = runtime.plugins.records["fixture-echo"]
-    assert (record.distribution, record.version, record.builtin) == ("altlas-fixture-echo", "1.0.0", False)
+    assert (record.distribution, record.version, record.builtin) == (
+        "altlas-fixture-echo",
+        "1.0.0",
+        False,
+    )
     assert runtime.registry.backends["echo"].plugin == "fixture-echo"
     assert "reverse-text" in runtime.registry.tasks
     with serve(runtime) as client:
@@ -89,7 +95,7 @@ def test_plugin_whose_register_hook_raises_is_skipped_whole():
         raise ValueError("bad catalog")
 
     plugin.register_catalog_entries = register_catalog_entries
-    plugins, registry = _collect_with(plugin)
+    plugins, _registry = _collect_with(plugin)
     assert [(f.name, f.distribution) for f in plugins.failures] == [("inline", "inline-dist")]
     assert "bad catalog" in plugins.failures[0].error
     assert "inline" not in plugins.records
@@ -142,8 +148,19 @@ def test_unknown_hook_is_a_plugin_failure(fixture_plugins, monkeypatch, tmp_path
     )
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
     )
     monkeypatch.syspath_prepend(str(target))

@@ -27,7 +27,11 @@ def _free_port() -> int:
 @contextmanager
 def running(command: list[str], env: dict[str, str], port: int) -> Iterator[httpx.Client]:
     process = subprocess.Popen(
-        command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -69,7 +73,11 @@ def test_altlas_serve_end_to_end(base_env):
             "/api/inference/",
             json={
                 "model_id": "all-minilm-l6-v2",
-                "inputs": ["A cat sits on the mat.", "A kitten rests on a rug.", "Bond yields rose."],
+                "inputs": [
+                    "A cat sits on the mat.",
+                    "A kitten rests on a rug.",
+                    "Bond yields rose.",
+                ],
             },
         )
         assert response.status_code == 200
@@ -81,7 +89,7 @@ def test_altlas_serve_end_to_end(base_env):
         assert len(cat) == body["outputs"]["dimensions"] == 384
 
         def cos(a, b):
-            return sum(x * y for x, y in zip(a, b))
+            return sum(x * y for x, y in zip(a, b, strict=False))
 
         assert cos(cat, kitten) > cos(cat, bonds) + 0.2
 

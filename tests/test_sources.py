@@ -99,7 +99,8 @@ def test_catalog_entry_from_a_url_loads(fixture_plugins, make_runtime, file_serv
     (root / "remote.txt").write_text("remote weights")
     config = tmp_path / "altlas.toml"
     config.write_text(
-        f'[models.remote]\nbackend = "echo"\ntasks = ["reverse-text"]\nsource = "{base}/remote.txt"\n'
+        '[models.remote]\nbackend = "echo"\ntasks = ["reverse-text"]\n'
+        f'source = "{base}/remote.txt"\n'
     )
     runtime = make_runtime(config_path=config)
     assert runtime.models.status("remote").state == "available"

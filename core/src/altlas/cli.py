@@ -15,7 +15,9 @@ from altlas.registry import PluginConflict
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``altlas`` console script; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="altlas", description="Local AI models behind one REST API.")
+    parser = argparse.ArgumentParser(
+        prog="altlas", description="Local AI models behind one REST API."
+    )
     parser.add_argument("--config", help="TOML config file (default: $ALTLAS_CONFIG)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -23,7 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
-    for name, text in (("plugins", "list plugins and plugin errors"), ("models", "list the catalog")):
+    for name, text in (
+        ("plugins", "list plugins and plugin errors"),
+        ("models", "list the catalog"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--json", action="store_true", help="print JSON")
 

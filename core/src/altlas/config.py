@@ -90,7 +90,9 @@ def _as_text(value: Any) -> str:
 class Settings:
     """Every setting of the service. Field metadata gives each one's variable name."""
 
-    model_dir: Path = field(default=Path("models"), metadata={"env": "MODEL_DIR", "parse": _as_path})
+    model_dir: Path = field(
+        default=Path("models"), metadata={"env": "MODEL_DIR", "parse": _as_path}
+    )
     use_gpu: bool = field(default=True, metadata={"env": "USE_GPU", "parse": _as_bool})
     gpu_memory_limit: int | None = field(
         default=None, metadata={"env": "GPU_MEMORY_LIMIT", "parse": _as_megabytes}
@@ -111,7 +113,8 @@ class Settings:
         default=None, metadata={"env": "ALTLAS_LOAD_PLUGINS", "parse": _as_names}
     )
     disable_plugins: tuple[str, ...] = field(
-        default=(), metadata={"env": "ALTLAS_DISABLE_PLUGINS", "parse": lambda v: _as_names(v) or ()}
+        default=(),
+        metadata={"env": "ALTLAS_DISABLE_PLUGINS", "parse": lambda v: _as_names(v) or ()},
     )
     #: ``[models.<id>]`` tables of the config file, by model id.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

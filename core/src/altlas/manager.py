@@ -234,7 +234,7 @@ class ModelManager:
             if slot.model is not None or slot.load is not None:
                 try:
                     await self.unload_model(model_id)
-                except Exception:  # noqa: BLE001 - shutdown goes on for the others
+                except Exception:
                     logger.exception("unloading %s at shutdown failed", model_id)
 
 

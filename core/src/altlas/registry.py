@@ -119,7 +119,7 @@ def _stage(plugins: Plugins) -> dict[str, list[tuple[_Kind, Any]]]:
                     for item in collected:
                         _check(kind, item)
                         items.append((kind, item))
-        except Exception as error:  # noqa: BLE001 - a broken plugin is reported and skipped
+        except Exception as error:
             record = plugins.records[name]
             if record.builtin:
                 raise
@@ -135,9 +135,7 @@ def _arguments(argnames: tuple[str, ...], register: Callable[[Any], None]) -> di
 
 def _check(kind: _Kind, item: Any) -> None:
     if not isinstance(item, kind.expected):
-        raise TypeError(
-            f"{kind.hook} got {type(item).__name__}, expected {kind.expected.__name__}"
-        )
+        raise TypeError(f"{kind.hook} got {type(item).__name__}, expected {kind.expected.__name__}")
     if kind.attribute == "routes":
         path = getattr(item, "path", "")
         if not path.startswith(PLUGIN_ROUTE_PREFIX):

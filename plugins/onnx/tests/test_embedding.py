@@ -30,14 +30,20 @@ def model(tmp_path_factory):
 
 def embed(model, texts, **parameters):
     output = model.infer(
-        "embedding", EmbeddingInput(texts=texts), EmbeddingParameters(**parameters), CancellationToken()
+        "embedding",
+        EmbeddingInput(texts=texts),
+        EmbeddingParameters(**parameters),
+        CancellationToken(),
     )
     assert isinstance(output, EmbeddingOutput)
     return np.array(output.embeddings), output
 
 
 def test_related_sentences_are_closer_than_unrelated(model):
-    vectors, output = embed(model, ["cat", "kitten", "stocks", "A man is playing guitar.", "Someone plays an instrument."])
+    vectors, output = embed(
+        model,
+        ["cat", "kitten", "stocks", "A man is playing guitar.", "Someone plays an instrument."],
+    )
     assert output.dimensions == 384 and vectors.shape == (5, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     cos = vectors @ vectors.T
@@ -57,7 +63,11 @@ def test_native_batch_one_bad_input_fails_only_itself(model):
     long_text = "word " * 400
     results = model.infer_batch(
         "embedding",
-        [EmbeddingInput(texts=["fine"]), EmbeddingInput(texts=["ok", long_text]), EmbeddingInput(texts=["also fine"])],
+        [
+            EmbeddingInput(texts=["fine"]),
+            EmbeddingInput(texts=["ok", long_text]),
+            EmbeddingInput(texts=["also fine"]),
+        ],
         EmbeddingParameters(truncate=False),
         CancellationToken(),
     )
@@ -86,13 +96,21 @@ def test_over_http(make_runtime, serve):
     with serve(make_runtime()) as client:
         response = client.post(
             "/api/inference/",
-            json={"model_id": "all-minilm-l6-v2", "inputs": {"texts": ["a", "b"]}, "parameters": {"normalize": True}},
+            json={
+                "model_id": "all-minilm-l6-v2",
+                "inputs": {"texts": ["a", "b"]},
+                "parameters": {"normalize": True},
+            },
         )
         assert response.status_code == 200
         assert len(response.json()["outputs"]["embeddings"]) == 2
         bad = client.post(
             "/api/inference/",
-            json={"model_id": "all-minilm-l6-v2", "inputs": "x " * 400, "parameters": {"truncate": False}},
+            json={
+                "model_id": "all-minilm-l6-v2",
+                "inputs": "x " * 400,
+                "parameters": {"truncate": False},
+            },
         )
         assert bad.status_code == 422 and bad.json()["error"]["param"] == "$.inputs.texts[0]"
         empty = client.post("/api/inference/", json={"model_id": "all-minilm-l6-v2", "inputs": []})

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-WEIGHTS = np.array([[1.0, -1.0, 0.5], [0.5, 2.0, -1.0], [-1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=np.float32)
+WEIGHTS = np.array(
+    [[1.0, -1.0, 0.5], [0.5, 2.0, -1.0], [-1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=np.float32
+)
 BIAS = np.array([0.1, -0.2, 0.3], dtype=np.float32)
 
 
@@ -62,11 +64,18 @@ def expected(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def test_discovered_and_run_with_json_tensors(client):
     info = client.get("/api/models/tiny-classifier").json()
-    assert (info["backend"], info["tasks"], info["provided_by"]) == ("onnx", ["tensor"], "model_dir")
+    assert (info["backend"], info["tasks"], info["provided_by"]) == (
+        "onnx",
+        ["tensor"],
+        "model_dir",
+    )
     x = [[1, 2, 3, 4], [0.5, -1, 0, 2]]
     response = client.post(
         "/api/inference/",
-        json={"model_id": "tiny-classifier", "inputs": {"tensors": {"x": {"dtype": "float32", "shape": [2, 4], "data": x}}}},
+        json={
+            "model_id": "tiny-classifier",
+            "inputs": {"tensors": {"x": {"dtype": "float32", "shape": [2, 4], "data": x}}},
+        },
     )
     assert response.status_code == 200, response.text
     outputs = response.json()["outputs"]["tensors"]
@@ -96,7 +105,10 @@ def test_npy_in_and_out_and_output_selection(client):
 def test_json_numbers_cast_to_the_input_type(client, dtype):
     response = client.post(
         "/api/inference/",
-        json={"model_id": "tiny-classifier", "inputs": {"tensors": {"x": {"dtype": dtype, "data": [[1, 0, 0, 0]]}}}},
+        json={
+            "model_id": "tiny-classifier",
+            "inputs": {"tensors": {"x": {"dtype": dtype, "data": [[1, 0, 0, 0]]}}},
+        },
     )
     assert response.status_code == 200
     logits = response.json()["outputs"]["tensors"]["logits"]
@@ -113,14 +125,26 @@ def test_json_numbers_cast_to_the_input_type(client, dtype):
         ({"x": {"dtype": "float32", "shape": [2, 4], "data": [1, 2, 3]}}, {}, "$.inputs.tensors.x"),
         ({"x": {"dtype": "complex", "data": [1]}}, {}, "$.inputs.tensors.x"),
         ({"x": {"npy": "not base64!"}}, {}, "$.inputs.tensors.x"),
-        ({"x": {"dtype": "float32", "data": [[1, 2, 3, 4]]}}, {"outputs": ["nope"]}, "$.parameters.outputs"),
-        ({"x": {"dtype": "float32", "data": [[1, 2, 3, 4]]}}, {"encoding": "xml"}, "$.parameters.encoding"),
+        (
+            {"x": {"dtype": "float32", "data": [[1, 2, 3, 4]]}},
+            {"outputs": ["nope"]},
+            "$.parameters.outputs",
+        ),
+        (
+            {"x": {"dtype": "float32", "data": [[1, 2, 3, 4]]}},
+            {"encoding": "xml"},
+            "$.parameters.encoding",
+        ),
     ],
 )
 def test_bad_tensors_are_422(client, tensors, parameters, param):
     response = client.post(
         "/api/inference/",
-        json={"model_id": "tiny-classifier", "inputs": {"tensors": tensors}, "parameters": parameters},
+        json={
+            "model_id": "tiny-classifier",
+            "inputs": {"tensors": tensors},
+            "parameters": parameters,
+        },
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["param"] == param

@@ -19,6 +19,7 @@ from altlas_sdk.errors import AltlasError
 def create_app(runtime: Runtime | None = None) -> Starlette:
     """The service as an ASGI app. Without ``runtime`` it uses the process's default
     runtime, created from the environment when the app starts."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         active = runtime or get_runtime()

@@ -78,8 +78,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = dict(scope.get("headers", [])).get(REQUEST_ID_HEADER.encode(), b"").decode(
-            "latin-1"
+        offered = (
+            dict(scope.get("headers", [])).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         )
         request_id = offered if _CLIENT_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id

@@ -44,7 +44,8 @@ class ModelSelector:
         if wanted_task is not None and wanted_task not in self.registry.tasks:
             raise TaskNotServed(
                 wanted_task,
-                f"unknown task '{wanted_task}'; known tasks: {', '.join(sorted(self.registry.tasks))}",
+                f"unknown task '{wanted_task}'; known tasks: "
+                + ", ".join(sorted(self.registry.tasks)),
             )
         if request.model_id is not None:
             entry = self.catalog.get(request.model_id)

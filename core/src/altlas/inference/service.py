@@ -46,7 +46,9 @@ class InferenceService:
         request_id = request_id or uuid.uuid4().hex
         selection = self.selector.select(request, task)
         spec = selection.entry.spec
-        call = decode_call(self.registry.tasks[selection.task].item, request.inputs, request.parameters)
+        call = decode_call(
+            self.registry.tasks[selection.task].item, request.inputs, request.parameters
+        )
 
         model = await self.manager.acquire(spec.id)
         key = cache_key(spec.id, self.manager.status(spec.id).version or "", call)

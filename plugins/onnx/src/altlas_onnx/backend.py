@@ -107,7 +107,9 @@ class OnnxBackend(Backend):
         try:
             session = ort.InferenceSession(str(files.path), options, providers=providers)
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types
-            raise InvalidModelFile(f"cannot load '{files.path}' with onnxruntime: {error}") from None
+            raise InvalidModelFile(
+                f"cannot load '{files.path}' with onnxruntime: {error}"
+            ) from None
         if EMBEDDING in spec.tasks:
             tokenizer_path = files.extra.get("tokenizer")
             if tokenizer_path is None:
@@ -150,7 +152,7 @@ class TensorModel(LoadedModel):
         return TensorOutput(
             tensors={
                 name: from_numpy(value, encoding=parameters.encoding)
-                for name, value in zip(wanted, results)
+                for name, value in zip(wanted, results, strict=False)
             }
         )
 
@@ -248,7 +250,9 @@ class EmbeddingModel(LoadedModel):
             )
         return results  # type: ignore[return-value]
 
-    def _check_lengths(self, item: EmbeddingInput, parameters: EmbeddingParameters) -> InvalidInput | None:
+    def _check_lengths(
+        self, item: EmbeddingInput, parameters: EmbeddingParameters
+    ) -> InvalidInput | None:
         if parameters.truncate:
             return None
         for position, encoding in enumerate(self.tokenizer.encode_batch(item.texts)):
@@ -280,7 +284,9 @@ class EmbeddingModel(LoadedModel):
                 weights = mask[..., None].astype(hidden.dtype)
                 pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             if normalize:
-                pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+                pooled = pooled / np.clip(
+                    np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None
+                )
             chunks.append(pooled.astype(np.float32))
             tokens.extend(int(m.sum()) for m in mask)
         return np.concatenate(chunks), tokens
