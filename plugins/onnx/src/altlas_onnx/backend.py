@@ -225,27 +225,23 @@ class EmbeddingModel(LoadedModel):
         assert isinstance(parameters, EmbeddingParameters)
         results: list[Struct | AltlasError | None] = [None] * len(inputs)
         texts: list[str] = []
-        owners: list[int] = []
+        spans: dict[int, range] = {}  # input index -> its rows among ``texts``
         for index, item in enumerate(inputs):
             assert isinstance(item, EmbeddingInput)
             error = self._check_lengths(item, parameters)
             if error is not None:
                 results[index] = error
                 continue
+            spans[index] = range(len(texts), len(texts) + len(item.texts))
             texts.extend(item.texts)
-            owners.extend([index] * len(item.texts))
         if not texts:  # every input was rejected
             return results  # type: ignore[return-value]
         vectors, tokens = self._embed(texts, parameters.normalize, cancel)
-        for index in range(len(inputs)):
-            if results[index] is not None:
-                continue
-            rows = [row for row, owner in enumerate(owners) if owner == index]
-            embeddings = [vectors[row].tolist() for row in rows]
+        for index, rows in spans.items():
             used = sum(tokens[row] for row in rows)
             results[index] = EmbeddingOutput(
-                embeddings=embeddings,
-                dimensions=len(embeddings[0]),
+                embeddings=vectors[rows.start : rows.stop].tolist(),
+                dimensions=int(vectors.shape[1]),
                 usage=Usage(prompt_tokens=used, total_tokens=used),
             )
         return results  # type: ignore[return-value]
