@@ -160,3 +160,33 @@ def test_shutdown_unloads_models(echo, make_runtime, serve):
         client.post("/api/models/echo-1/load")
         assert runtime.models.is_loaded("echo-1")
     assert not runtime.models.is_loaded("echo-1")
+
+
+def test_body_task_must_match_the_route(echo, make_runtime, serve):
+    with serve(make_runtime()) as client:
+        response = client.post(
+            "/api/tasks/reverse-text", json={"inputs": "abc", "task": "embedding"}
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "task_mismatch"
+        by_task = client.post("/api/inference/", json={"inputs": "abc", "task": "reverse-text"})
+        assert by_task.json()["model_id"] == "echo-1"
+
+
+def test_task_whose_models_wait_for_weights_says_so(echo, make_runtime, serve):
+    with serve(make_runtime()) as client:
+        response = client.post("/api/tasks/chat", json={"inputs": "hello"})
+        assert response.status_code == 404
+        assert "llama2-7b-q4 (weights_missing)" in response.json()["error"]["message"]
+
+
+def test_task_defaults_are_checked_at_start(echo, make_runtime, tmp_path):
+    from altlas.config import ConfigError
+
+    config = tmp_path / "altlas.toml"
+    config.write_text('[tasks]\nreverse-text = "nope"\n')
+    with pytest.raises(ConfigError, match="no such model"):
+        make_runtime(config_path=config)
+    config.write_text('[tasks]\nembedding = "echo-1"\n')
+    with pytest.raises(ConfigError, match="serves reverse-text, not embedding"):
+        make_runtime(config_path=config)

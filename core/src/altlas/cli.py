@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -35,10 +34,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.load(config_path=args.config)
-        logging.basicConfig(
-            level=settings.log_level_number(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
         from altlas.runtime import Runtime
 
         if args.command == "serve":

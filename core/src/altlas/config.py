@@ -134,7 +134,8 @@ class Settings:
         environ = os.environ if environ is None else environ
         path_text = config_path if config_path is not None else environ.get(CONFIG_ENV)
         path = Path(path_text).expanduser() if path_text else None
-        document = _read_toml(path) if path else {}
+        origin = "--config" if config_path is not None else CONFIG_ENV
+        document = _read_toml(path, origin) if path else {}
 
         values: dict[str, Any] = {}
         for setting in fields(cls):
@@ -176,11 +177,11 @@ class Settings:
         return logging.getLevelName(self.log_level)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, origin: str) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"{CONFIG_ENV}: config file {path} does not exist") from None
+        raise ConfigError(f"{origin}: config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{CONFIG_ENV}: {path} is not valid TOML: {error}") from None
+        raise ConfigError(f"{origin}: {path} is not valid TOML: {error}") from None

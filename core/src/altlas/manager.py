@@ -185,8 +185,12 @@ class ModelManager:
             slot.state, slot.detail = "available", None
             raise WeightsMissing(f"model '{spec.id}' cannot load: {error.message}") from None
         except AltlasError as error:
+            # A 4xx (e.g. an unreadable file) is the operator's to fix: the model stays
+            # loadable, and its status says what the last attempt hit.
             slot.state = "error" if error.status >= 500 else "available"
-            slot.detail = error.message if error.status >= 500 else None
+            slot.detail = (
+                error.message if error.status >= 500 else f"last load failed: {error.message}"
+            )
             raise
         except Exception as error:
             error_id = uuid.uuid4().hex[:12]

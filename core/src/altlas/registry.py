@@ -117,7 +117,7 @@ def _stage(plugins: Plugins) -> dict[str, list[tuple[_Kind, Any]]]:
                     collected: list[Any] = []
                     impl.function(**_arguments(impl.argnames, collected.append))
                     for item in collected:
-                        _check(kind, item)
+                        _check(kind, item, name)
                         items.append((kind, item))
         except Exception as error:
             record = plugins.records[name]
@@ -133,14 +133,13 @@ def _arguments(argnames: tuple[str, ...], register: Callable[[Any], None]) -> di
     return {"register": register} if "register" in argnames else {}
 
 
-def _check(kind: _Kind, item: Any) -> None:
+def _check(kind: _Kind, item: Any, plugin: str) -> None:
     if not isinstance(item, kind.expected):
         raise TypeError(f"{kind.hook} got {type(item).__name__}, expected {kind.expected.__name__}")
     if kind.attribute == "routes":
         path = getattr(item, "path", "")
-        if not path.startswith(PLUGIN_ROUTE_PREFIX):
-            raise ValueError(
-                f"route '{path}' is outside {PLUGIN_ROUTE_PREFIX}<plugin>/; the core owns it"
-            )
+        own = f"{PLUGIN_ROUTE_PREFIX}{plugin}/"
+        if not path.startswith(own):
+            raise ValueError(f"route '{path}' is outside {own}; other paths are not this plugin's")
     if kind.attribute == "catalog" and not is_valid_model_id(item.id):
         raise ValueError(f"invalid model id {item.id!r}: use letters, digits, '.', '_', '-'")

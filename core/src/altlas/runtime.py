@@ -31,6 +31,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, executor: Executor | None = None) -> None:
         self.settings = settings
+        configure_logging(settings)
         self.plugins: Plugins = load_plugins(settings)
         self.registry: Registry = collect_registrations(self.plugins)
         _check_choices(settings, self.registry)
@@ -39,6 +40,7 @@ class Runtime:
             SourceContext(model_dir=settings.model_dir, cache_dir=settings.cache_dir),
         )
         self.catalog: Catalog = build_catalog(self.registry, settings, self.resolver)
+        _check_task_defaults(settings, self.catalog)
         self.executor = executor or ThreadExecutor()
         self.models = ModelManager(
             self.catalog, self.registry, self.resolver, self.executor, settings
@@ -83,6 +85,28 @@ def _check_choices(settings: Settings, registry: Registry) -> None:
         raise ConfigError(
             f"RESPONSE_CACHE: '{settings.response_cache}' is not registered ({known})"
         )
+
+
+def _check_task_defaults(settings: Settings, catalog: Catalog) -> None:
+    for task, model_id in settings.task_defaults.items():
+        if model_id not in catalog:
+            raise ConfigError(f"config file [tasks] {task} = '{model_id}': no such model")
+        if task not in catalog.get(model_id).spec.tasks:
+            raise ConfigError(
+                f"config file [tasks] {task} = '{model_id}': that model serves "
+                f"{', '.join(catalog.get(model_id).spec.tasks)}, not {task}"
+            )
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(settings: Settings) -> None:
+    """Apply LOG_LEVEL to altlas's loggers, and give the root logger a handler when the
+    host (``altlas serve``, plain ``uvicorn altlas.main:app``) has not set one up."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format=LOG_FORMAT)
+    logging.getLogger("altlas").setLevel(settings.log_level_number())
 
 
 _default: Runtime | None = None

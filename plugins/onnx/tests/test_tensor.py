@@ -156,4 +156,6 @@ def test_corrupt_onnx_file_is_409(make_runtime, serve, base_env):
         response = client.post("/api/models/broken/load")
         assert response.status_code == 409
         assert response.json()["error"]["code"] == "invalid_model_file"
-        assert client.get("/api/models/broken/status").json()["state"] == "available"
+        status = client.get("/api/models/broken/status").json()
+        assert status["state"] == "available"
+        assert status["detail"].startswith("last load failed: cannot load")

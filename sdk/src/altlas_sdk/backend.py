@@ -84,7 +84,7 @@ class ModelFiles:
 
 
 class CancellationToken:
-    """Set by the core when a request's client goes away or its deadline passes.
+    """Set by the core when a request is cancelled (its awaiting task is cancelled).
 
     Long-running backends check :attr:`cancelled` (or call :meth:`raise_if_cancelled`)
     between steps, e.g. between generated tokens, and stop early.
@@ -177,7 +177,7 @@ class Backend(ABC):
     - ``name``: the id catalog entries use in their ``backend`` field.
     - ``tasks``: the task ids this backend can serve.
     - ``native_batching``: whether :meth:`LoadedModel.infer_batch` runs a batch in one
-      call (the core then coalesces requests for it).
+      call, so that batched and coalesced requests can use it.
     - ``max_concurrency``: how many calls one loaded model takes at once (1 for
       libraries that are not thread-safe).
     - ``file_suffixes``: suffixes of files in MODEL_DIR this backend can serve on its own,

@@ -20,7 +20,7 @@ class Candidate:
 
 
 class SelectionStrategy(ABC):
-    """Ranks candidate models for a task; the core runs the first it can."""
+    """Ranks candidate models for a task; the core runs the first of the ranking."""
 
     name: ClassVar[str]
 

@@ -34,6 +34,12 @@ class ModelSelector:
 
     def select(self, request: InferenceRequest, route_task: str | None) -> Selection:
         """The model and task for ``request``; ``route_task`` is the task a route names."""
+        if route_task and request.task and request.task != route_task:
+            raise ValidationFailed(
+                f"this route runs task '{route_task}', the body asks for '{request.task}'",
+                param="$.task",
+                code="task_mismatch",
+            )
         wanted_task = route_task or request.task
         if wanted_task in TASK_IDS and wanted_task not in self.registry.tasks:
             raise TaskNotServed(
@@ -59,7 +65,7 @@ class ModelSelector:
             return Selection(entry, task)
         if wanted_task is None:
             raise ValidationFailed(
-                "model_id is required on this route (task routes may omit it)",
+                "give model_id (or task, to use the task's default model)",
                 param="$.model_id",
                 code="missing_model_id",
             )
@@ -75,11 +81,17 @@ class ModelSelector:
             if self.manager.status(entry.spec.id).state not in {"unavailable", "weights_missing"}
         ]
         if not candidates:
-            raise TaskNotServed(
-                task,
-                f"no installed model serves task '{task}'; install a plugin that does "
-                "(GET /api/models/ lists the models and their states)",
+            waiting = [
+                f"{entry.spec.id} ({self.manager.status(entry.spec.id).state})"
+                for entry in self.catalog.serving(task)
+            ]
+            reason = (
+                f"no model for task '{task}' can run: {', '.join(waiting)}; "
+                "GET /api/models/ says what each needs"
+                if waiting
+                else f"no installed model serves task '{task}'; install a plugin that does"
             )
+            raise TaskNotServed(task, reason)
         # The runtime checked at start-up that the configured strategy is registered.
         name = self.settings.selection_strategy
         ranked = self.registry.strategies[name].item.rank(task, candidates, request)

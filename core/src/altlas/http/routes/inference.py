@@ -37,7 +37,7 @@ async def _infer(request: Request, task: str | None) -> MsgspecResponse:
 
 
 async def run_inference(request: Request) -> MsgspecResponse:
-    """``POST /api/inference/``: ``model_id`` required; ``task`` optional."""
+    """``POST /api/inference/``: ``model_id``, or ``task`` for the task's default model."""
     return await _infer(request, None)
 
 
