@@ -190,3 +190,39 @@ def test_task_defaults_are_checked_at_start(echo, make_runtime, tmp_path):
     config.write_text('[tasks]\nembedding = "echo-1"\n')
     with pytest.raises(ConfigError, match="serves reverse-text, not embedding"):
         make_runtime(config_path=config)
+
+
+def test_startup_and_shutdown_hooks_run_once(echo, make_runtime, serve):
+    echo.EVENTS.clear()
+    runtime = make_runtime()
+    with serve(runtime):
+        assert echo.EVENTS == [f"startup:{len(runtime.catalog)}"]
+    assert echo.EVENTS[-1] == "shutdown" and len(echo.EVENTS) == 2
+
+
+def test_a_plugin_can_render_its_own_errors(echo, make_runtime, serve):
+    with serve(make_runtime()) as client:
+        response = client.post("/api/inference/", json={"model_id": "echo-1", "inputs": "teapot"})
+        assert response.status_code == 418
+        assert response.json()["error"]["message"] == "I'm a teapot"
+        # Every other error still goes through the core's default renderer.
+        other = client.get("/api/models/nope").json()["error"]
+        assert other["code"] == "model_not_found"
+
+
+def test_requests_beyond_the_concurrency_limit_wait_their_turn(echo, make_runtime, serve):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with serve(make_runtime()) as client:
+        client.post("/api/models/echo-1/load")
+
+        def call(_):
+            body = {"model_id": "echo-1", "inputs": "sleep:0.3"}
+            return client.post("/api/inference/", json=body).json()["timing"]
+
+        with ThreadPoolExecutor(2) as pool:
+            timings = list(pool.map(call, range(2)))
+    # The echo backend takes one call at a time: one request queued behind the other.
+    assert all(t["inference_ms"] >= 300 for t in timings)
+    assert max(t["queue_ms"] for t in timings) >= 200
+    assert min(t["queue_ms"] for t in timings) < 100

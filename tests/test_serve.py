@@ -118,3 +118,15 @@ def test_cli_lists_plugins_and_models(base_env):
         [str(BIN / "altlas"), "models"], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert "all-minilm-l6-v2" in models and "weights_missing" in models
+
+
+def test_cli_reports_a_broken_plugin(base_env, installed_fixture_plugins):
+    env = {**os.environ, **base_env, "PYTHONPATH": str(installed_fixture_plugins)}
+    result = subprocess.run(
+        [str(BIN / "altlas"), "plugins"], env=env, capture_output=True, text=True, check=True
+    )
+    assert "fixture-echo  (altlas-fixture-echo 1.0.0)" in result.stdout
+    assert (
+        "FAILED fixture-broken  (altlas-fixture-broken): "
+        "RuntimeError: fixture plugin failed on purpose" in result.stdout
+    )

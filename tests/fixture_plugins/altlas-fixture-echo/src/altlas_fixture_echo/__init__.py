@@ -20,7 +20,7 @@ from altlas_sdk import (
     TaskSpec,
     hookimpl,
 )
-from altlas_sdk.errors import InvalidInput
+from altlas_sdk.errors import AltlasError, InvalidInput
 
 TASK = "reverse-text"
 
@@ -41,9 +41,20 @@ def _shorthand(raw):
     return {"text": raw} if isinstance(raw, str) else raw
 
 
-#: Counters the tests read: loads and inference calls per model id.
+#: Counters the tests read: loads and inference calls per model id, lifecycle events.
 LOADS: dict[str, int] = {}
 CALLS: dict[str, int] = {}
+EVENTS: list[str] = []
+
+
+class Teapot(AltlasError):
+    """An error this plugin renders itself, through the render_error hook."""
+
+    status = 418
+    type = "teapot_error"
+
+    def __init__(self) -> None:
+        super().__init__("short and stout", code="fixture_teapot")
 _lock = threading.Lock()
 
 
@@ -61,6 +72,10 @@ class EchoModel(LoadedModel):
             raise InvalidInput("text must not be empty", param="$.inputs.text")
         if inputs.text == "wrong-type":
             return {"text": "not a struct"}
+        if inputs.text == "teapot":
+            raise Teapot()
+        if inputs.text.startswith("sleep:"):
+            time.sleep(float(inputs.text.split(":", 1)[1]))
         text = inputs.text[::-1]
         return ReverseOutput(text=text.upper() if parameters.upper else text)
 
@@ -138,6 +153,24 @@ def register_caches(register):
 @hookimpl
 def register_selection_strategies(register):
     register(LastStrategy())
+
+
+@hookimpl
+def startup(runtime):
+    EVENTS.append(f"startup:{len(runtime.catalog)}")
+
+
+@hookimpl
+async def shutdown(runtime):
+    EVENTS.append("shutdown")
+
+
+@hookimpl
+def render_error(error, request_id):
+    if getattr(error, "code", None) != "fixture_teapot":
+        return None
+    return {"error": {"type": error.type, "message": "I'm a teapot", "param": None,
+                      "code": error.code, "request_id": request_id}}
 
 
 @hookimpl
