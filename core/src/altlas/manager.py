@@ -116,6 +116,10 @@ class ModelManager:
         slot = self._slots.get(model_id)
         return slot is not None and slot.model is not None
 
+    def version_of(self, model_id: str) -> str:
+        """The loaded model's version (its files' fingerprint unless it names one)."""
+        return self._slots[model_id].version or ""
+
     def loaded_model(self, model_id: str) -> LoadedModel | None:
         """The loaded model, or ``None``."""
         slot = self._slots.get(model_id)

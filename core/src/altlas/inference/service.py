@@ -51,9 +51,11 @@ class InferenceService:
         )
 
         model = await self.manager.acquire(spec.id)
-        key = cache_key(spec.id, self.manager.status(spec.id).version or "", call)
-        cacheable = is_cacheable(call)
-        cached = await self.cache.lookup(key, call) if cacheable else None
+        # Keys hash the whole input: compute one only when a cache will use it.
+        key = None
+        if self.cache.cache is not None and is_cacheable(call):
+            key = cache_key(spec.id, self.manager.version_of(spec.id), call)
+        cached = await self.cache.lookup(key, call) if key is not None else None
         if cached is not None:
             return build_response(
                 model_id=spec.id,
@@ -74,7 +76,7 @@ class InferenceService:
             CancellationToken(),
         )
         output = check_output(call, timed.value, spec.backend)
-        if cacheable:
+        if key is not None:
             await self.cache.store(key, output)
         return build_response(
             model_id=spec.id,
