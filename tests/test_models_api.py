@@ -226,3 +226,17 @@ def test_requests_beyond_the_concurrency_limit_wait_their_turn(echo, make_runtim
     assert all(t["inference_ms"] >= 300 for t in timings)
     assert max(t["queue_ms"] for t in timings) >= 200
     assert min(t["queue_ms"] for t in timings) < 100
+
+
+def test_tasks_are_listed_with_their_plugin_and_models(echo, make_runtime, serve):
+    with serve(make_runtime()) as client:
+        tasks = {task["id"]: task for task in client.get("/api/tasks").json()["tasks"]}
+    assert tasks["reverse-text"] == {
+        "id": "reverse-text",
+        "description": "Reverse text.",
+        "registered_by": "fixture-echo",
+        "models": ["echo-1", "echo-2"],
+    }
+    assert tasks["embedding"]["registered_by"] == "altlas.default_plugins.tasks"
+    assert "all-minilm-l6-v2" in tasks["embedding"]["models"]
+    assert "ocr" not in tasks

@@ -112,6 +112,21 @@ class ModelList(Struct, kw_only=True):
     models: list[ModelInfo]
 
 
+class TaskInfo(Struct, kw_only=True):
+    """One registered task: who registered it and which models serve it."""
+
+    id: str
+    description: str
+    registered_by: str
+    models: list[str]
+
+
+class TaskList(Struct, kw_only=True):
+    """``GET /api/tasks``."""
+
+    tasks: list[TaskInfo]
+
+
 class PluginInfo(Struct, kw_only=True):
     """One registered plugin."""
 

@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from altlas.http.responses import MsgspecResponse
 from altlas.runtime import Runtime
-from altlas_sdk.wire import PluginFailure, PluginInfo, PluginList
+from altlas_sdk.wire import PluginFailure, PluginInfo, PluginList, TaskInfo, TaskList
 
 
 async def healthz(request: Request) -> MsgspecResponse:
@@ -42,8 +42,28 @@ async def list_plugins(request: Request) -> MsgspecResponse:
     return MsgspecResponse(plugin_list(request.app.state.runtime))
 
 
+async def list_tasks(request: Request) -> MsgspecResponse:
+    """``GET /api/tasks``: registered task ids, their plugin and the models serving them."""
+    runtime: Runtime = request.app.state.runtime
+    return MsgspecResponse(
+        TaskList(
+            tasks=[
+                TaskInfo(
+                    id=task_id,
+                    description=owned.item.description,
+                    registered_by=owned.plugin,
+                    models=[entry.spec.id for entry in runtime.catalog.serving(task_id)],
+                )
+                for task_id, owned in sorted(runtime.registry.tasks.items())
+            ]
+        )
+    )
+
+
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/api/plugins", list_plugins, methods=["GET"]),
     Route("/api/plugins/", list_plugins, methods=["GET"]),
+    Route("/api/tasks", list_tasks, methods=["GET"]),
+    Route("/api/tasks/", list_tasks, methods=["GET"]),
 ]
