@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from altlas.config import ConfigError, Settings
 from altlas.registry import PluginConflict
+
+if TYPE_CHECKING:
+    from altlas.runtime import Runtime
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _print_models(runtime, args.json)
 
 
-def _serve(runtime, host: str, port: int, settings: Settings) -> int:  # type: ignore[no-untyped-def]
+def _serve(runtime: Runtime, host: str, port: int, settings: Settings) -> int:
     import uvicorn
 
     from altlas.http.app import create_app
@@ -62,7 +66,7 @@ def _serve(runtime, host: str, port: int, settings: Settings) -> int:  # type: i
     return 0
 
 
-def _print_plugins(runtime, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+def _print_plugins(runtime: Runtime, as_json: bool) -> int:
     from altlas.http.routes.system import plugin_list
 
     listing = plugin_list(runtime)
@@ -77,7 +81,7 @@ def _print_plugins(runtime, as_json: bool) -> int:  # type: ignore[no-untyped-de
     return 0
 
 
-def _print_models(runtime, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+def _print_models(runtime: Runtime, as_json: bool) -> int:
     models = runtime.models.list_models()
     if as_json:
         print(msgspec.json.encode(models).decode())

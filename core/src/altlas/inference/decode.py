@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -31,7 +33,7 @@ def decode_call(spec: TaskSpec, raw_inputs: object, raw_parameters: object) -> T
     return TaskCall(spec, inputs, parameters)
 
 
-def _convert(decode, raw: object, prefix: str) -> msgspec.Struct:  # type: ignore[no-untyped-def]
+def _convert(decode: Callable[[Any], msgspec.Struct], raw: object, prefix: str) -> msgspec.Struct:
     try:
         return decode(raw)
     except msgspec.ValidationError as error:

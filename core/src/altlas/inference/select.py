@@ -75,16 +75,17 @@ class ModelSelector:
         configured = self.settings.task_defaults.get(task)
         if configured is not None:
             return self.catalog.get(configured)
+        # One status per entry: each checks the model's files on disk.
+        states = {
+            e.spec.id: self.manager.status(e.spec.id).state for e in self.catalog.serving(task)
+        }
         candidates = [
-            Candidate(entry.spec, self.manager.is_loaded(entry.spec.id))
-            for entry in self.catalog.serving(task)
-            if self.manager.status(entry.spec.id).state not in {"unavailable", "weights_missing"}
+            Candidate(self.catalog.get(model_id).spec, self.manager.is_loaded(model_id))
+            for model_id, state in states.items()
+            if state not in {"unavailable", "weights_missing"}
         ]
         if not candidates:
-            waiting = [
-                f"{entry.spec.id} ({self.manager.status(entry.spec.id).state})"
-                for entry in self.catalog.serving(task)
-            ]
+            waiting = [f"{model_id} ({state})" for model_id, state in states.items()]
             reason = (
                 f"no model for task '{task}' can run: {', '.join(waiting)}; "
                 "GET /api/models/ says what each needs"

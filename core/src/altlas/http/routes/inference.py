@@ -6,6 +6,8 @@ model serves its task, so two plugins serving one task never fight over a path.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -46,7 +48,7 @@ async def run_task(request: Request) -> MsgspecResponse:
     return await _infer(request, request.path_params["task"])
 
 
-def _task_endpoint(task: str):  # type: ignore[no-untyped-def]
+def _task_endpoint(task: str) -> Callable[[Request], Awaitable[MsgspecResponse]]:
     async def endpoint(request: Request) -> MsgspecResponse:
         return await _infer(request, task)
 
