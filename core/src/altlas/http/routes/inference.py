@@ -7,15 +7,22 @@ model serves its task, so two plugins serving one task never fight over a path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from altlas.http.bodies import decode_json
 from altlas.http.errors import request_id_of
+from altlas.http.forms import decode_form, is_form
 from altlas.http.responses import MsgspecResponse
-from altlas_sdk import tasks
-from altlas_sdk.wire import InferenceRequest
+from altlas_sdk import TaskSpec, tasks
+from altlas_sdk.errors import TaskNotServed, ValidationFailed
+from altlas_sdk.wire import InferenceRequest, InferenceResponse
+
+if TYPE_CHECKING:
+    from altlas.runtime import Runtime
 
 #: The design document's task routes and the task each serves.
 TASK_ROUTES: dict[str, str] = {
@@ -30,26 +37,64 @@ TASK_ROUTES: dict[str, str] = {
 }
 
 
-async def _infer(request: Request, task: str | None) -> MsgspecResponse:
-    body = await decode_json(request, InferenceRequest)
+async def _infer(request: Request, task: str | None) -> Response:
+    runtime = request.app.state.runtime
+    if is_form(request):
+        body = await decode_form(
+            request, lambda model_id, named: _spec_of(runtime, task or named, model_id)
+        )
+    else:
+        body = await decode_json(request, InferenceRequest)
     assert body is not None
-    service = request.app.state.runtime.inference
-    response = await service.run_inference(body, task=task, request_id=request_id_of(request.scope))
+    response = await runtime.inference.run_inference(
+        body, task=task, request_id=request_id_of(request.scope)
+    )
+    spec = runtime.registry.tasks[response.task].item
+    if spec.render is not None:
+        rendered = spec.render(response.outputs, spec.decode_parameters(body.parameters))
+        if rendered is not None:
+            content, media_type = rendered
+            return Response(content, media_type=media_type, headers=_timing_headers(response))
     return MsgspecResponse(response)
 
 
-async def run_inference(request: Request) -> MsgspecResponse:
+def _spec_of(runtime: Runtime, task: str | None, model_id: str | None) -> TaskSpec:
+    """The task spec a form request is for: the route's or form's task, else the
+    named model's first task."""
+    if task is None:
+        if model_id is None:
+            raise ValidationFailed("a form request needs 'model_id' or 'task'", param="model_id")
+        task = runtime.catalog.get(model_id).spec.tasks[0]
+    owned = runtime.registry.tasks.get(task)
+    if owned is None:
+        raise TaskNotServed(task, f"no task '{task}' is registered")
+    return owned.item
+
+
+def _timing_headers(response: InferenceResponse) -> dict[str, str]:
+    # Raw bodies cannot carry the JSON envelope: the model and timing go in headers.
+    timing = response.timing
+    return {
+        "X-Model-Id": response.model_id,
+        "Server-Timing": (
+            f"queue;dur={timing.queue_ms:.3f}, inference;dur={timing.inference_ms:.3f}, "
+            f"total;dur={timing.total_ms:.3f}"
+        ),
+    }
+
+
+async def run_inference(request: Request) -> Response:
     """``POST /api/inference/``: ``model_id``, or ``task`` for the task's default model."""
     return await _infer(request, None)
 
 
-async def run_task(request: Request) -> MsgspecResponse:
+async def run_task(request: Request) -> Response:
     """``POST /api/tasks/{task}``: any registered task, ``model_id`` optional."""
     return await _infer(request, request.path_params["task"])
 
 
-def _task_endpoint(task: str) -> Callable[[Request], Awaitable[MsgspecResponse]]:
-    async def endpoint(request: Request) -> MsgspecResponse:
+def _task_endpoint(task: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
         return await _infer(request, task)
 
     endpoint.__name__ = f"run_{task.replace('-', '_')}"

@@ -37,6 +37,33 @@ class ReverseOutput(Struct, kw_only=True):
     text: str
 
 
+BLOB_TASK = "blob-stats"
+
+
+class BlobInput(Struct, kw_only=True, forbid_unknown_fields=True):
+    blob: bytes
+    label: str = ""
+
+
+class BlobParameters(Struct, kw_only=True, forbid_unknown_fields=True):
+    scale: float = 1.0
+    raw: bool = False
+    tags: list[int] = []
+
+
+class BlobOutput(Struct, kw_only=True):
+    size: int
+    label: str
+    scale: float
+    tags: list[int]
+    reversed_blob: bytes
+
+
+def _render_blob(output, parameters):
+    """Answers the reversed bytes themselves when asked with ``raw``."""
+    return (output.reversed_blob, "application/octet-stream") if parameters.raw else None
+
+
 def _shorthand(raw):
     return {"text": raw} if isinstance(raw, str) else raw
 
@@ -66,6 +93,14 @@ class EchoModel(LoadedModel):
     def infer(self, task, inputs, parameters, cancel):
         with _lock:
             CALLS[self.model_id] = CALLS.get(self.model_id, 0) + 1
+        if task == BLOB_TASK:
+            return BlobOutput(
+                size=len(inputs.blob),
+                label=inputs.label,
+                scale=parameters.scale,
+                tags=parameters.tags,
+                reversed_blob=inputs.blob[::-1],
+            )
         if inputs.text == "explode":
             raise RuntimeError("the echo fixture exploded on purpose")
         if inputs.text == "":
@@ -82,7 +117,7 @@ class EchoModel(LoadedModel):
 
 class EchoBackend(Backend):
     name = "echo"
-    tasks = (TASK,)
+    tasks = (TASK, BLOB_TASK)
     file_suffixes = (".echo",)
 
     def load(self, spec, files, policy):
@@ -124,6 +159,17 @@ async def ping(request):
 @hookimpl
 def register_tasks(register):
     register(TaskSpec(TASK, ReverseInput, ReverseOutput, ReverseParameters, "Reverse text.", _shorthand))
+    register(
+        TaskSpec(
+            BLOB_TASK,
+            BlobInput,
+            BlobOutput,
+            BlobParameters,
+            "Size of an uploaded blob.",
+            media_field="blob",
+            render=_render_blob,
+        )
+    )
 
 
 @hookimpl
@@ -143,6 +189,15 @@ def register_catalog_entries(register):
                 default_for=[TASK] if model_id == "echo-1" else [],
             )
         )
+    register(
+        ModelSpec(
+            id="blob-1",
+            backend="echo",
+            tasks=[BLOB_TASK],
+            source="package:altlas_fixture_echo/weights.txt",
+            default_for=[BLOB_TASK],
+        )
+    )
 
 
 @hookimpl

@@ -1,0 +1,131 @@
+"""Multipart bodies for the media task routes, as the design document's curl examples
+send them (``-F "image=@bus.jpg" -F "confidence=0.5" -F "model_id=yolo-v8"``).
+
+A form is turned into the same :class:`InferenceRequest` a JSON body gives, so every
+later step of the request path is shared: the file part named by the task's
+``media_field`` fills that input field, ``model_id`` and ``task`` are the request's own,
+a field naming another input field goes to ``inputs`` and every other field to
+``parameters``. Form values are strings; they are converted leniently ("0.5" -> 0.5,
+"true" -> True) into the task's Structs, and a value written as JSON (``[0, 2]``) is
+decoded first, so list and mapping parameters can be sent too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from altlas.inference.decode import validation_failed
+from altlas_sdk import TaskSpec
+from altlas_sdk.errors import BadRequest, ValidationFailed
+from altlas_sdk.wire import InferenceRequest
+
+FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+#: Resolves the task spec of a form request from its ``model_id`` and ``task`` fields.
+SpecResolver = Callable[[str | None, str | None], TaskSpec]
+
+# A media request has one file and a handful of fields; anything far beyond is abuse.
+_MAX_FILES = 4
+_MAX_FIELDS = 128
+
+
+def is_form(request: Request) -> bool:
+    """Whether the body is a form (multipart or urlencoded) rather than JSON."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type in FORM_MEDIA_TYPES
+
+
+async def decode_form(request: Request, resolve: SpecResolver) -> InferenceRequest:
+    """Read a form body into an :class:`InferenceRequest` for the task ``resolve``
+    names. Raises 400 for a malformed body, 422 for a missing or invalid field."""
+    fields, files = await _read_form(request)
+    model_id = _pop_text(fields, "model_id")
+    task = _pop_text(fields, "task")
+    spec = resolve(model_id, task)
+
+    inputs: dict[str, Any] = {}
+    if spec.media_field is not None:
+        if spec.media_field not in files:
+            raise ValidationFailed(
+                f"the form has no file part '{spec.media_field}' (task '{spec.id}' needs one)",
+                param=spec.media_field,
+            )
+        inputs[spec.media_field] = files.pop(spec.media_field)
+    if files:
+        names = ", ".join(sorted(files))
+        raise ValidationFailed(f"unexpected file part(s): {names}", param=sorted(files)[0])
+
+    input_fields = set(spec.input_type.__struct_fields__)
+    parameters: dict[str, Any] = {}
+    for name, value in fields.items():
+        (inputs if name in input_fields else parameters)[name] = value
+    return InferenceRequest(
+        inputs=_lenient(spec.input_type, inputs, "inputs"),
+        model_id=model_id,
+        parameters=_lenient(spec.parameters_type, parameters, "parameters"),
+        task=task,
+    )
+
+
+async def _read_form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+    try:
+        form = await request.form(max_files=_MAX_FILES, max_fields=_MAX_FIELDS)
+    except BadRequest:
+        raise
+    except Exception as error:  # noqa: BLE001 - Starlette raises several types here
+        # Starlette reports malformed multipart bodies as HTTPException or
+        # MultiPartException depending on where the parser stops.
+        detail = getattr(error, "detail", None) or getattr(error, "message", None) or error
+        raise BadRequest(f"malformed form body: {detail}", code="invalid_form") from None
+    fields: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files[name] = await value.read()
+            elif name in fields:
+                # A repeated field is a list: -F classes=0 -F classes=2.
+                previous = fields[name]
+                fields[name] = (
+                    [*previous, value] if isinstance(previous, list) else [previous, value]
+                )
+            else:
+                fields[name] = _maybe_json(value)
+    finally:
+        await form.close()
+    return fields, files
+
+
+def _pop_text(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.pop(name, None)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed(f"form field '{name}' must be given once", param=name)
+    return value
+
+
+def _maybe_json(value: str) -> Any:
+    stripped = value.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            return msgspec.json.decode(stripped)
+        except msgspec.DecodeError:
+            return value
+    return value
+
+
+def _lenient(kind: type[msgspec.Struct], raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """Convert string values into ``kind``'s field types and back to plain values, so
+    the strict decoding step that follows sees what a JSON body would have given."""
+    try:
+        converted = msgspec.convert(raw, kind, strict=False)
+    except msgspec.ValidationError as error:
+        raise validation_failed(error, f"form.{where}") from None
+    # Keep bytes as bytes: the media field would otherwise round-trip through base64.
+    return msgspec.to_builtins(converted, builtin_types=(bytes,))
