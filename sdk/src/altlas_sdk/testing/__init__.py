@@ -1,0 +1,19 @@
+"""The plugin author's test kit: pytest fixtures and a conformance suite.
+
+Install it with ``pip install 'altlas-sdk[testing]'`` (it needs the core to build a real
+service). pytest then loads :mod:`altlas_sdk.testing.plugin` by itself, through the
+``pytest11`` entry point ``altlas``, which provides the ``altlas_*`` fixtures;
+:class:`BackendConformance` is the suite a plugin's tests subclass, one class per model.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# The suite's plain ``assert`` statements should explain their failures like a test
+# module's do; this must run before the module is imported.
+pytest.register_assert_rewrite("altlas_sdk.testing.conformance")
+
+from altlas_sdk.testing.conformance import BackendConformance  # noqa: E402
+
+__all__ = ["BackendConformance"]
