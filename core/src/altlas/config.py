@@ -61,6 +61,54 @@ def _as_required_megabytes(value: Any) -> int:
     return number
 
 
+def _as_seconds(value: Any) -> float:
+    """Seconds as a number or an Ollama-style duration (``30s``, ``5m``, ``1h``)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected seconds, got {value!r}")
+    text = str(value).strip().lower()
+    scale = 1.0
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if (
+            text.endswith(suffix)
+            and text[: -len(suffix)].strip().lstrip("-").replace(".", "", 1).isdigit()
+        ):
+            text, scale = text[: -len(suffix)].strip(), factor
+            break
+    try:
+        seconds = float(text) * scale
+    except ValueError:
+        raise ValueError(f"expected seconds (e.g. 300, 5m, 1h), got {value!r}") from None
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError(f"expected a finite number of seconds, got {value!r}")
+    return seconds
+
+
+def _as_keep_alive(value: Any) -> float:
+    seconds = _as_seconds(value)
+    if seconds < 0 and seconds != -1:
+        raise ValueError(f"expected seconds >= 0, or -1 for never, got {value!r}")
+    return seconds
+
+
+def _as_non_negative_seconds(value: Any) -> float:
+    seconds = _as_seconds(value)
+    if seconds < 0:
+        raise ValueError(f"expected seconds >= 0, got {value!r}")
+    return seconds
+
+
+def _as_count(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 0, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    return number
+
+
 def _as_log_level(value: Any) -> str:
     level = str(value).strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -97,6 +145,19 @@ class Settings:
     gpu_memory_limit: int | None = field(
         default=None, metadata={"env": "GPU_MEMORY_LIMIT", "parse": _as_megabytes}
     )
+    ram_memory_limit: int | None = field(
+        default=None, metadata={"env": "RAM_MEMORY_LIMIT", "parse": _as_megabytes}
+    )
+    keep_alive: float = field(
+        default=300.0, metadata={"env": "KEEP_ALIVE", "parse": _as_keep_alive}
+    )
+    min_residency: float = field(
+        default=5.0, metadata={"env": "MIN_RESIDENCY", "parse": _as_non_negative_seconds}
+    )
+    max_queue: int = field(default=64, metadata={"env": "MAX_QUEUE", "parse": _as_count})
+    queue_timeout: float = field(
+        default=30.0, metadata={"env": "QUEUE_TIMEOUT", "parse": _as_non_negative_seconds}
+    )
     cache_dir: Path = field(default=Path("cache"), metadata={"env": "CACHE_DIR", "parse": _as_path})
     cache_size_limit: int = field(
         default=1024, metadata={"env": "CACHE_SIZE_LIMIT", "parse": _as_required_megabytes}
@@ -109,6 +170,9 @@ class Settings:
         default="default", metadata={"env": "SELECTION_STRATEGY", "parse": _as_text}
     )
     response_cache: str = field(default="", metadata={"env": "RESPONSE_CACHE", "parse": _as_text})
+    max_request_body_mb: int = field(
+        default=100, metadata={"env": "MAX_REQUEST_BODY_MB", "parse": _as_required_megabytes}
+    )
     load_plugins: tuple[str, ...] | None = field(
         default=None, metadata={"env": "ALTLAS_LOAD_PLUGINS", "parse": _as_names}
     )
@@ -171,6 +235,18 @@ class Settings:
         # Absolute paths, so messages and model sources do not depend on a later chdir.
         object.__setattr__(self, "model_dir", self.model_dir.absolute())
         object.__setattr__(self, "cache_dir", self.cache_dir.absolute())
+
+    def ram_budget_bytes(self) -> int:
+        """``RAM_MEMORY_LIMIT`` in bytes; by default 75% of the machine's RAM."""
+        if self.ram_memory_limit is not None:
+            return self.ram_memory_limit * 1024 * 1024
+        import psutil
+
+        return int(psutil.virtual_memory().total * 0.75)
+
+    def gpu_budget_bytes(self) -> int | None:
+        """``GPU_MEMORY_LIMIT`` in bytes, or ``None`` for no GPU budget."""
+        return None if self.gpu_memory_limit is None else self.gpu_memory_limit * 1024 * 1024
 
     def log_level_number(self) -> int:
         """The ``logging`` level number of ``log_level``."""

@@ -104,6 +104,18 @@ def register_routes(register: Callable[[BaseRoute], None]) -> None:
     """
 
 
+@hookspec
+def register_facades(register: Callable[[str, Callable[[Runtime], object]], None]) -> None:
+    """Register in-process entry points: ``register(name, factory)``.
+
+    The design document's ``get_llama_cpp_adapter()``, ``get_vision_model_manager()``,
+    ``get_audio_model_manager()``, ``get_model_orchestrator()`` and
+    ``get_resource_monitor()`` return the facade registered under ``llama_cpp_adapter``,
+    ``vision_model_manager``... ``factory`` is called with the runtime once, on first
+    use. A facade is a thin object over the runtime's services, not a second code path.
+    """
+
+
 # --- lifecycle ------------------------------------------------------------------------
 
 

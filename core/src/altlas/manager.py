@@ -1,30 +1,47 @@
-"""The model manager: list, describe, load and unload models.
+"""The model manager: list, describe, load and unload models, within a memory budget.
 
 Loads and unloads run in the executor. Concurrent loads of one model share a single
 load; inference on a model that is not loaded loads it on demand (``LOAD_ON_DEMAND``).
+
+Memory is managed the way an operator would by hand:
+
+- each model is charged what it was measured to take after loading (RSS / GPU deltas),
+  or its backend's estimate before that; a load must fit ``RAM_MEMORY_LIMIT`` (and
+  ``GPU_MEMORY_LIMIT`` when set) together with every loaded model;
+- when it does not fit, idle models are evicted least recently used first; a model
+  with requests in flight or queued, or a pinned one, is never evicted;
+- a model loaded less than ``MIN_RESIDENCY`` seconds ago is not evicted either: the
+  load waits (up to ``QUEUE_TIMEOUT``) instead, so that models taking turns over a
+  budget too small for all of them do not push each other out on every request;
+- idle models unload after their ``keep_alive``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
 import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from altlas.catalog import Catalog, CatalogEntry
 from altlas.config import Settings
 from altlas.executor import Executor
-from altlas.memory import measure_load
+from altlas.memory import measure_load, release_freed_memory
 from altlas.model_files import ModelFilesResolver
 from altlas.registry import Registry
 from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate
 from altlas_sdk.errors import (
     AltlasError,
     BackendUnavailable,
+    InsufficientMemory,
     InternalError,
     ModelNotLoaded,
+    Overloaded,
     WeightsMissing,
 )
 from altlas_sdk.wire import MemoryInfo, ModelInfo, ModelStatus
@@ -45,6 +62,36 @@ class _Slot:
     estimated: MemoryEstimate | None = None
     measured: MemoryEstimate | None = None
     load: asyncio.Future[LoadedModel] | None = field(default=None, repr=False)
+    pinned: bool = False
+    in_flight: int = 0
+    expires_at: float | None = None
+    #: Monotonic time of the last completed load (for ``MIN_RESIDENCY``).
+    resident_since: float = 0.0
+
+    def charge(self) -> MemoryEstimate:
+        """What this model counts against the budgets: measured, else estimated."""
+        if self.model is None and self.load is None:
+            return MemoryEstimate()
+        measured, estimated = self.measured, self.estimated
+        ram = measured.ram_bytes if measured and measured.ram_bytes else 0
+        gpu = measured.gpu_bytes if measured and measured.gpu_bytes else 0
+        if estimated is not None:
+            ram = ram or estimated.ram_bytes
+            gpu = gpu or estimated.gpu_bytes
+        return MemoryEstimate(ram_bytes=ram, gpu_bytes=gpu)
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What one loaded (or loading) model holds, for monitoring."""
+
+    model_id: str
+    state: str
+    device: str | None
+    ram_bytes: int
+    gpu_bytes: int
+    in_flight: int
+    pinned: bool
 
 
 class ModelManager:
@@ -64,7 +111,13 @@ class ModelManager:
         self.executor = executor
         self.settings = settings
         self.policy = DevicePolicy(settings.use_gpu, settings.gpu_memory_limit)
-        self._slots = {entry.spec.id: _Slot() for entry in catalog}
+        self._slots = {entry.spec.id: _Slot(pinned=entry.spec.pin) for entry in catalog}
+        # Budget decisions (check, evict, reserve) are made one load at a time.
+        self._room = asyncio.Lock()
+        self._reaper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Loads, unloads by reason ("evicted", "idle", "requested") and failed loads.
+        self.counts: Counter[tuple[str, str]] = Counter()
 
     # --- reading -----------------------------------------------------------------
 
@@ -87,6 +140,9 @@ class ModelManager:
             last_used_at=slot.last_used_at,
             memory_estimated=_memory_info(slot.estimated),
             memory_measured=_memory_info(slot.measured),
+            pinned=slot.pinned,
+            in_flight=slot.in_flight,
+            expires_at=slot.expires_at if slot.model is not None else None,
         )
 
     def info(self, model_id: str) -> ModelInfo:
@@ -120,6 +176,26 @@ class ModelManager:
         """The loaded model's version (its files' fingerprint unless it names one)."""
         return self._slots[model_id].version or ""
 
+    def holdings(self) -> list[Holding]:
+        """Every loaded or loading model and what it holds."""
+        held = []
+        for model_id, slot in self._slots.items():
+            if slot.model is None and slot.load is None:
+                continue
+            charge = slot.charge()
+            held.append(
+                Holding(
+                    model_id=model_id,
+                    state=slot.state,
+                    device=str(slot.model.device) if slot.model is not None else None,
+                    ram_bytes=charge.ram_bytes,
+                    gpu_bytes=charge.gpu_bytes,
+                    in_flight=slot.in_flight,
+                    pinned=slot.pinned,
+                )
+            )
+        return held
+
     def loaded_model(self, model_id: str) -> LoadedModel | None:
         """The loaded model, or ``None``."""
         slot = self._slots.get(model_id)
@@ -143,13 +219,44 @@ class ModelManager:
 
     # --- loading -----------------------------------------------------------------
 
-    async def load_model(self, model_id: str) -> ModelStatus:
-        """Load ``model_id`` (or wait for the load in progress) and return its status."""
+    async def load_model(self, model_id: str, *, pin: bool | None = None) -> ModelStatus:
+        """Load ``model_id`` (or wait for the load in progress) and return its status.
+
+        ``pin=True`` keeps it loaded: never evicted, never unloaded when idle, until
+        :meth:`unload_model` or ``pin=False``.
+        """
+        self.catalog.get(model_id)
+        slot = self._slots[model_id]
+        if pin is not None:
+            slot.pinned = pin
         await self._ensure_loaded(model_id)
+        self._schedule_expiry(model_id)
         return self.status(model_id)
 
+    @contextlib.asynccontextmanager
+    async def use(self, model_id: str) -> AsyncIterator[LoadedModel]:
+        """The loaded model for one request, loaded on demand when allowed.
+
+        While the block runs (queued or inferring) the model is never evicted nor
+        unloaded for being idle; its ``keep_alive`` counts from the end of the block.
+        """
+        self.catalog.get(model_id)
+        slot = self._slots[model_id]
+        slot.in_flight += 1
+        slot.expires_at = None
+        try:
+            yield await self.acquire(model_id)
+        finally:
+            slot.in_flight -= 1
+            slot.last_used_at = time.time()
+            self._schedule_expiry(model_id)
+
     async def acquire(self, model_id: str) -> LoadedModel:
-        """The loaded model for an inference, loading it on demand when allowed."""
+        """The loaded model for an inference, loading it on demand when allowed.
+
+        Prefer :meth:`use`, which also protects the model from eviction while the
+        request runs.
+        """
         self.catalog.get(model_id)
         slot = self._slots[model_id]
         if slot.model is None and slot.load is None and not self.settings.load_on_demand:
@@ -182,15 +289,22 @@ class ModelManager:
             slot.state, slot.detail = "loading", None
             files = await self.executor.run(self.resolver.fetch, spec)
             slot.estimated = await self.executor.run(backend.estimate_memory, spec, files)
+            await self._make_room(spec.id, slot.estimated)
             model, measured = await self.executor.run(
                 measure_load, lambda: backend.load(spec, files, self.policy)
             )
         except WeightsMissing as error:
             slot.state, slot.detail = "available", None
             raise WeightsMissing(f"model '{spec.id}' cannot load: {error.message}") from None
+        except (Overloaded, InsufficientMemory):
+            # Memory was short, not the model broken: it stays loadable.
+            slot.state, slot.detail = "available", None
+            self.counts["load_failed", spec.id] += 1
+            raise
         except AltlasError as error:
             # A 4xx (e.g. an unreadable file) is the operator's to fix: the model stays
             # loadable, and its status says what the last attempt hit.
+            self.counts["load_failed", spec.id] += 1
             slot.state = "error" if error.status >= 500 else "available"
             slot.detail = (
                 error.message if error.status >= 500 else f"last load failed: {error.message}"
@@ -200,6 +314,7 @@ class ModelManager:
             error_id = uuid.uuid4().hex[:12]
             logger.exception("loading model %s failed (error id %s)", spec.id, error_id)
             slot.state, slot.detail = "error", f"load failed: {type(error).__name__}: {error}"
+            self.counts["load_failed", spec.id] += 1
             raise InternalError(error_id) from error
         finally:
             slot.load = None
@@ -208,33 +323,207 @@ class ModelManager:
         slot.version = model.version or files.fingerprint
         slot.state, slot.detail = "loaded", None
         slot.loaded_at = time.time()
+        slot.resident_since = time.monotonic()
+        self.counts["loaded", spec.id] += 1
         logger.info("loaded model %s on %s", spec.id, model.device)
         return model
 
+    # --- the memory budget -------------------------------------------------------
+
+    async def _make_room(self, model_id: str, need: MemoryEstimate) -> None:
+        """Evict idle models until ``need`` fits the budgets; wait while the only
+        models that could go are busy or too recently loaded; 507 when nothing that
+        may be evicted would ever make it fit."""
+        deadline = time.monotonic() + self.settings.queue_timeout
+        while True:
+            async with self._room:
+                victim, wait_s = self._plan(model_id, need)
+                if victim is None and wait_s == 0:
+                    return
+                if victim is not None:
+                    logger.info("evicting model %s to make room for %s", victim, model_id)
+                    await self._unload(victim, reason="evicted")
+                    continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Overloaded(
+                    f"model '{model_id}' waited {self.settings.queue_timeout:g}s for memory: "
+                    f"{self._describe_holders(model_id)}",
+                    retry_after=max(1.0, wait_s),
+                )
+            await asyncio.sleep(min(wait_s, remaining, 0.25))
+
+    def _plan(self, model_id: str, need: MemoryEstimate) -> tuple[str | None, float]:
+        """``(model to evict, 0)``, ``(None, 0)`` when ``need`` fits, or ``(None, s)``
+        to wait ``s`` seconds. Raises :class:`InsufficientMemory`."""
+        ram_budget = self.settings.ram_budget_bytes()
+        gpu_budget = self.settings.gpu_budget_bytes()
+        others = {mid: slot for mid, slot in self._slots.items() if mid != model_id}
+        used_ram = sum(slot.charge().ram_bytes for slot in others.values())
+        used_gpu = sum(slot.charge().gpu_bytes for slot in others.values())
+        short_ram = used_ram + need.ram_bytes - ram_budget
+        short_gpu = used_gpu + need.gpu_bytes - gpu_budget if gpu_budget is not None else 0
+        if short_ram <= 0 and short_gpu <= 0:
+            return None, 0.0
+
+        def frees(slot: _Slot) -> bool:
+            charge = slot.charge()
+            return (short_ram > 0 and charge.ram_bytes > 0) or (
+                short_gpu > 0 and charge.gpu_bytes > 0
+            )
+
+        movable = {
+            mid: slot
+            for mid, slot in others.items()
+            if slot.model is not None and not slot.pinned and frees(slot)
+        }
+        # Could evicting every unpinned model ever make it fit? If not, waiting is futile.
+        fixed_ram = used_ram - sum(slot.charge().ram_bytes for slot in movable.values())
+        fixed_gpu = used_gpu - sum(slot.charge().gpu_bytes for slot in movable.values())
+        if fixed_ram + need.ram_bytes > ram_budget or (
+            gpu_budget is not None and fixed_gpu + need.gpu_bytes > gpu_budget
+        ):
+            raise InsufficientMemory(
+                f"model '{model_id}' needs {_mb(need.ram_bytes)} RAM"
+                + (f" and {_mb(need.gpu_bytes)} GPU memory" if need.gpu_bytes else "")
+                + f" but the budget is {_mb(ram_budget)} RAM (RAM_MEMORY_LIMIT)"
+                + (f", {_mb(gpu_budget)} GPU (GPU_MEMORY_LIMIT)" if gpu_budget is not None else "")
+                + f"; {self._describe_holders(model_id)}"
+            )
+        now = time.monotonic()
+        residency = self.settings.min_residency
+        idle = [
+            (slot.last_used_at or 0.0, mid)
+            for mid, slot in movable.items()
+            if slot.in_flight == 0 and now - slot.resident_since >= residency
+        ]
+        if idle:
+            return min(idle)[1], 0.0
+        waits = [
+            residency - (now - slot.resident_since)
+            for slot in movable.values()
+            if slot.in_flight == 0
+        ]
+        return None, max(0.05, min(waits)) if waits else 0.25
+
+    def _describe_holders(self, model_id: str) -> str:
+        held = []
+        for mid, slot in self._slots.items():
+            if mid == model_id or (slot.model is None and slot.load is None):
+                continue
+            why = []
+            if slot.pinned:
+                why.append("pinned")
+            if slot.in_flight:
+                why.append(f"{slot.in_flight} request(s) in flight")
+            if slot.load is not None and slot.model is None:
+                why.append("loading")
+            elif time.monotonic() - slot.resident_since < self.settings.min_residency:
+                why.append("loaded less than MIN_RESIDENCY ago")
+            charge = slot.charge()
+            text = f"{mid} {_mb(charge.ram_bytes)}"
+            if charge.gpu_bytes:
+                text += f" + {_mb(charge.gpu_bytes)} GPU"
+            held.append(text + (f" ({', '.join(why)})" if why else " (idle)"))
+        return "memory is held by " + (", ".join(held) if held else "no model")
+
+    # --- idle unloading ----------------------------------------------------------
+
+    def keep_alive_of(self, model_id: str) -> float:
+        """Seconds ``model_id`` stays loaded when idle (``-1``: forever)."""
+        keep_alive = self.catalog.get(model_id).spec.keep_alive
+        return self.settings.keep_alive if keep_alive is None else keep_alive
+
+    def _schedule_expiry(self, model_id: str) -> None:
+        slot = self._slots[model_id]
+        if slot.model is None or slot.pinned or slot.in_flight:
+            slot.expires_at = None
+            return
+        keep_alive = self.keep_alive_of(model_id)
+        if keep_alive < 0:
+            slot.expires_at = None
+            return
+        slot.expires_at = time.time() + keep_alive
+        if keep_alive == 0:
+            # "Unload right after the request": no need to wait for the reaper.
+            self._spawn(self._unload_if_expired(model_id))
+
+    async def _unload_if_expired(self, model_id: str) -> None:
+        slot = self._slots[model_id]
+        expires_at = slot.expires_at
+        if expires_at is None or slot.model is None or slot.in_flight or slot.pinned:
+            return
+        if expires_at <= time.time():
+            async with self._room:
+                # Re-checked under the lock: a request may have started meanwhile.
+                if slot.expires_at == expires_at and not slot.in_flight and slot.model:
+                    await self._unload(model_id, reason="idle")
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reap_idle(self) -> None:
+        """Unload every model whose ``keep_alive`` ran out (the reaper's one pass)."""
+        for model_id in list(self._slots):
+            await self._unload_if_expired(model_id)
+
+    def start(self) -> None:
+        """Start unloading idle models in the background."""
+        if self._reaper is None:
+            self._reaper = asyncio.ensure_future(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                await self.reap_idle()
+            except Exception:
+                logger.exception("unloading idle models failed")
+
+    async def stop(self) -> None:
+        """Stop the reaper and unload every model."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        for task in list(self._tasks):
+            task.cancel()
+        await self.unload_all()
+
     async def unload_model(self, model_id: str) -> ModelStatus:
-        """Unload ``model_id`` (waiting for a load in progress first)."""
+        """Unload ``model_id`` (waiting for a load in progress first) and unpin it."""
         self.catalog.get(model_id)
         slot = self._slots[model_id]
+        slot.pinned = False
         if slot.load is not None:
             try:
                 await asyncio.shield(slot.load)
             except AltlasError:
                 return self.status(model_id)
+        await self._unload(model_id, reason="requested")
+        return self.status(model_id)
+
+    async def _unload(self, model_id: str, *, reason: str) -> None:
+        slot = self._slots[model_id]
         model = slot.model
         if model is None:
-            return self.status(model_id)
+            return
         slot.state = "unloading"
         try:
             await self.executor.run(model.unload)
         finally:
             slot.model = None
-            slot.version = slot.loaded_at = None
+            slot.version = slot.loaded_at = slot.expires_at = None
             slot.measured = None
             slot.state, slot.detail = "available", None
             del model
             gc.collect()
-        logger.info("unloaded model %s", model_id)
-        return self.status(model_id)
+            release_freed_memory()
+        self.counts[reason, model_id] += 1
+        logger.info("unloaded model %s (%s)", model_id, reason)
 
     async def unload_all(self) -> None:
         """Unload every loaded model (at shutdown)."""
@@ -244,6 +533,10 @@ class ModelManager:
                     await self.unload_model(model_id)
                 except Exception:
                     logger.exception("unloading %s at shutdown failed", model_id)
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB"
 
 
 def _memory_info(estimate: MemoryEstimate | None) -> MemoryInfo | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -26,3 +27,19 @@ def measure_load(load: Callable[[], T]) -> tuple[T, MemoryEstimate]:
     before = process_rss()
     result = load()
     return result, MemoryEstimate(ram_bytes=max(0, process_rss() - before))
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by an unload back to the system.
+
+    glibc keeps freed heap pages for reuse, so RSS would not drop after an unload;
+    ``malloc_trim(0)`` returns them. Other C libraries (musl, macOS) have no such call
+    and release on their own terms.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)

@@ -4,8 +4,9 @@ Built-in behaviour lives in :mod:`altlas.default_plugins`, registered through th
 plugin manager as third-party plugins, which are found through the ``altlas``
 entry-point group. ``ALTLAS_LOAD_PLUGINS`` (an allow-list of plugin or distribution
 names) and ``ALTLAS_DISABLE_PLUGINS`` narrow what loads. A plugin that fails to import
-or to register is recorded with its distribution and error, and skipped: the service
-keeps serving everything else.
+or to register, or whose declared ``altlas-sdk`` range excludes the installed SDK
+(:mod:`altlas.compat`), is recorded with its distribution and error, and skipped: the
+service keeps serving everything else.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import ModuleType
 import pluggy
 
 from altlas import hookspecs
+from altlas.compat import sdk_incompatibility
 from altlas.config import Settings
 from altlas_sdk import PROJECT_NAME
 
@@ -33,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "altlas.default_plugins.selection",
     "altlas.default_plugins.errors",
     "altlas.default_plugins.example_catalog",
+    "altlas.default_plugins.facades",
 )
 
 
@@ -131,6 +134,11 @@ def _load_entry_point(plugins: Plugins, entry_point: EntryPoint) -> None:
             distribution,
             f"plugin name '{entry_point.name}' is already used by {other}",
         )
+        return
+    # Checked before importing: code written for another SDK may not even import.
+    incompatible = sdk_incompatibility(entry_point.dist) if entry_point.dist else None
+    if incompatible is not None:
+        plugins.fail(entry_point.name, distribution, incompatible)
         return
     try:
         plugin: ModuleType | object = entry_point.load()

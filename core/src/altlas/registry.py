@@ -28,6 +28,14 @@ class PluginConflict(RuntimeError):
     """Two plugins registered the same id; start-up cannot pick one for the operator."""
 
 
+@dataclass(frozen=True)
+class Facade:
+    """An in-process entry point: a name and the factory that builds it from a runtime."""
+
+    name: str
+    factory: Callable[[Any], object]
+
+
 @dataclass
 class Owned(Generic[T]):
     """A registered item and the plugin that registered it."""
@@ -47,6 +55,7 @@ class Registry:
     strategies: dict[str, Owned[SelectionStrategy]] = field(default_factory=dict)
     caches: dict[str, Owned[ResponseCache]] = field(default_factory=dict)
     routes: dict[str, Owned[BaseRoute]] = field(default_factory=dict)
+    facades: dict[str, Owned[Facade]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,8 @@ class _Kind:
     expected: type
     key: Callable[[Any], str]
     describe: str
+    #: Builds the registered item from the arguments of ``register(...)``.
+    build: Callable[..., Any] | None = None
 
 
 def _route_key(route: BaseRoute) -> str:
@@ -80,6 +91,7 @@ _KINDS: tuple[_Kind, ...] = (
     ),
     _Kind("register_caches", "caches", ResponseCache, lambda c: c.name, "cache"),
     _Kind("register_routes", "routes", BaseRoute, _route_key, "route"),
+    _Kind("register_facades", "facades", Facade, lambda f: f.name, "facade", Facade),
 )
 
 
@@ -115,7 +127,7 @@ def _stage(plugins: Plugins) -> dict[str, list[tuple[_Kind, Any]]]:
                     if impl.plugin_name != name:
                         continue
                     collected: list[Any] = []
-                    impl.function(**_arguments(impl.argnames, collected.append))
+                    impl.function(**_arguments(impl.argnames, _collector(kind, collected)))
                     for item in collected:
                         _check(kind, item, name)
                         items.append((kind, item))
@@ -127,6 +139,13 @@ def _stage(plugins: Plugins) -> dict[str, list[tuple[_Kind, Any]]]:
             continue
         staged[name] = items
     return staged
+
+
+def _collector(kind: _Kind, collected: list[Any]) -> Callable[..., None]:
+    build = kind.build
+    if build is None:
+        return collected.append
+    return lambda *args: collected.append(build(*args))
 
 
 def _arguments(argnames: tuple[str, ...], register: Callable[[Any], None]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the lifecycle hooks; ``stop()`` also unloads every model.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 
@@ -17,6 +18,7 @@ from altlas.inference.cache import CacheStep
 from altlas.inference.select import ModelSelector
 from altlas.inference.service import InferenceService
 from altlas.manager import ModelManager
+from altlas.metrics import Metrics
 from altlas.model_files import ModelFilesResolver
 from altlas.plugins import Plugins, load_plugins
 from altlas.registry import Registry, collect_registrations
@@ -46,28 +48,63 @@ class Runtime:
             self.catalog, self.registry, self.resolver, self.executor, settings
         )
         cache = self.registry.caches.get(settings.response_cache)
+        self.metrics = Metrics()
         self.inference = InferenceService(
             ModelSelector(self.catalog, self.registry, self.models, settings),
             self.models,
             self.registry,
-            Scheduler(self.executor),
+            Scheduler(self.executor, max_queue=settings.max_queue, timeout=settings.queue_timeout),
             CacheStep(cache.item if cache else None),
+            self.metrics,
         )
         self.started = False
+        #: Set while shutting down: readiness fails, new work is refused.
+        self.stopping = False
+        self._preload: asyncio.Task[None] | None = None
+        self._facades: dict[str, object] = {}
+
+    def facade(self, name: str) -> object:
+        """The in-process entry point registered as ``name``, built on first use."""
+        built = self._facades.get(name)
+        if built is None:
+            owned = self.registry.facades.get(name)
+            if owned is None:
+                known = ", ".join(sorted(self.registry.facades)) or "none"
+                raise LookupError(
+                    f"no installed plugin provides '{name}' (installed facades: {known})"
+                )
+            built = self._facades[name] = owned.item.factory(self)
+        return built
 
     async def start(self) -> None:
-        """Run the plugins' ``startup`` hooks."""
+        """Run the plugins' ``startup`` hooks, start unloading idle models, and start
+        loading the pinned models in the background (``/readyz`` waits for them)."""
         for result in self.plugins.pm.hook.startup(runtime=self):
             if inspect.isawaitable(result):
                 await result
+        self.models.start()
+        pinned = [entry.spec.id for entry in self.catalog if entry.spec.pin]
+        if pinned:
+            self._preload = asyncio.ensure_future(self._load_pinned(pinned))
+        self.stopping = False
         self.started = True
+
+    async def _load_pinned(self, model_ids: list[str]) -> None:
+        for model_id in model_ids:
+            try:
+                await self.models.load_model(model_id, pin=True)
+            except Exception:
+                logger.exception("loading pinned model %s failed", model_id)
 
     async def stop(self) -> None:
         """Run ``shutdown`` hooks, unload every model, close the cache and executor."""
+        self.stopping = True
+        if self._preload is not None:
+            self._preload.cancel()
         for result in self.plugins.pm.hook.shutdown(runtime=self):
             if inspect.isawaitable(result):
                 await result
-        await self.models.unload_all()
+        await self.models.stop()
         if self.inference.cache.cache is not None:
             await self.inference.cache.cache.close()
         self.executor.shutdown()

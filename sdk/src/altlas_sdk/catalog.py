@@ -41,6 +41,14 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     - ``default_for``: tasks for which this is the default model when a request names
       the task but no model.
     - ``tags``: free-form facts for selection strategies (latency, accuracy, cost...).
+    - ``pin``: never evicted to make room for another model, never unloaded when idle;
+      loaded at start-up.
+    - ``keep_alive``: seconds the model stays loaded after its last request (``-1``
+      forever, ``0`` unloaded right after each request); ``None``: the ``KEEP_ALIVE``
+      setting.
+    - ``max_concurrency``: calls run at once (``None``: the backend's
+      ``max_concurrency``); ``max_queue``: calls that may wait beyond those (``None``:
+      the ``MAX_QUEUE`` setting).
     """
 
     id: ModelId
@@ -53,6 +61,10 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     options: dict[str, Any] = {}
     default_for: list[str] = []
     tags: dict[str, Any] = {}
+    pin: bool = False
+    keep_alive: Annotated[float, Meta(ge=-1)] | None = None
+    max_concurrency: Annotated[int, Meta(ge=1)] | None = None
+    max_queue: Annotated[int, Meta(ge=0)] | None = None
 
     @property
     def task(self) -> str:

@@ -172,6 +172,17 @@ class Overloaded(AltlasError):
         super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
+class InsufficientMemory(AltlasError):
+    """A model cannot fit in the memory budget even after evicting every model that may
+    be evicted; the message says what holds the memory."""
+
+    status = 507
+    type = "insufficient_memory_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="insufficient_memory")
+
+
 class Cancelled(AltlasError):
     """The request was cancelled (its client went away); never rendered to that client."""
 

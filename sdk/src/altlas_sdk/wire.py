@@ -88,6 +88,22 @@ class ModelStatus(Struct, kw_only=True):
     last_used_at: float | None = None
     memory_estimated: MemoryInfo | None = None
     memory_measured: MemoryInfo | None = None
+    #: Never evicted or unloaded when idle (``pin`` in the catalog or the load request).
+    pinned: bool = False
+    #: Requests running or queued on the model now.
+    in_flight: int = 0
+    #: When the idle model will be unloaded (``keep_alive``); ``None``: not scheduled.
+    expires_at: float | None = None
+
+
+class LoadRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The optional body of ``POST /api/models/{id}/load``.
+
+    ``pin: true`` keeps the model loaded (never evicted, never unloaded when idle);
+    ``pin: false`` unpins it; omitted leaves it as it is.
+    """
+
+    pin: bool | None = None
 
 
 class ModelInfo(Struct, kw_only=True):

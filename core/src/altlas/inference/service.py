@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 from altlas.inference.cache import CacheStep, cache_key, is_cacheable
 from altlas.inference.decode import decode_call
 from altlas.inference.encode import build_response, check_output
 from altlas.inference.select import ModelSelector
 from altlas.manager import ModelManager
+from altlas.metrics import Metrics
 from altlas.registry import Registry
-from altlas.scheduler import Scheduler
-from altlas_sdk import CancellationToken, InferenceRequest, InferenceResponse
+from altlas.scheduler import Scheduler, Timed
+from altlas_sdk import CancellationToken, InferenceRequest, InferenceResponse, ModelSpec
+
+T = TypeVar("T")
 
 
 class InferenceService:
@@ -26,12 +31,14 @@ class InferenceService:
         registry: Registry,
         scheduler: Scheduler,
         cache: CacheStep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.selector = selector
         self.manager = manager
         self.registry = registry
         self.scheduler = scheduler
         self.cache = cache
+        self.metrics = metrics
 
     async def run_inference(
         self,
@@ -50,31 +57,29 @@ class InferenceService:
             self.registry.tasks[selection.task].item, request.inputs, request.parameters
         )
 
-        model = await self.manager.acquire(spec.id)
-        # Keys hash the whole input: compute one only when a cache will use it.
-        key = None
-        if self.cache.cache is not None and is_cacheable(call):
-            key = cache_key(spec.id, self.manager.version_of(spec.id), call)
-        cached = await self.cache.lookup(key, call) if key is not None else None
-        if cached is not None:
-            return build_response(
-                model_id=spec.id,
-                call=call,
-                output=cached,
-                queue_ms=0.0,
-                inference_ms=0.0,
-                total_ms=(time.perf_counter() - started) * 1000,
-                from_cache=True,
-                request_id=request_id,
+        async with self.manager.use(spec.id) as model:
+            # Keys hash the whole input: compute one only when a cache will use it.
+            key = None
+            if self.cache.cache is not None and is_cacheable(call):
+                key = cache_key(spec.id, self.manager.version_of(spec.id), call)
+            cached = await self.cache.lookup(key, call) if key is not None else None
+            if key is not None and self.metrics is not None:
+                self.metrics.cache.inc("hit" if cached is not None else "miss")
+            if cached is not None:
+                return build_response(
+                    model_id=spec.id,
+                    call=call,
+                    output=cached,
+                    queue_ms=0.0,
+                    inference_ms=0.0,
+                    total_ms=(time.perf_counter() - started) * 1000,
+                    from_cache=True,
+                    request_id=request_id,
+                )
+            timed = await self.schedule(
+                spec,
+                lambda cancel: model.infer(call.spec.id, call.inputs, call.parameters, cancel),
             )
-
-        backend = self.registry.backends[spec.backend].item
-        timed = await self.scheduler.run(
-            spec.id,
-            backend.max_concurrency,
-            lambda cancel: model.infer(call.spec.id, call.inputs, call.parameters, cancel),
-            CancellationToken(),
-        )
         output = check_output(call, timed.value, spec.backend)
         if key is not None:
             await self.cache.store(key, output)
@@ -88,3 +93,20 @@ class InferenceService:
             from_cache=False,
             request_id=request_id,
         )
+
+    async def schedule(self, spec: ModelSpec, call: Callable[[CancellationToken], T]) -> Timed[T]:
+        """Run ``call`` on a slot of the model ``spec`` describes, within its queue
+        limits, recording the wait and run times. The caller holds
+        ``manager.use(spec.id)``."""
+        backend = self.registry.backends[spec.backend].item
+        timed = await self.scheduler.run(
+            spec.id,
+            spec.max_concurrency or backend.max_concurrency,
+            call,
+            CancellationToken(),
+            max_queue=spec.max_queue,
+        )
+        if self.metrics is not None:
+            self.metrics.queue_seconds.observe(timed.queue_ms / 1000, spec.id)
+            self.metrics.inference_seconds.observe(timed.inference_ms / 1000, spec.id)
+        return timed

@@ -1,11 +1,13 @@
-"""Health and plugins."""
+"""Health, readiness, resources, metrics, plugins and tasks."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from altlas.http.responses import MsgspecResponse
+from altlas.readiness import readiness
 from altlas.runtime import Runtime
 from altlas_sdk.wire import PluginFailure, PluginInfo, PluginList, TaskInfo, TaskList
 
@@ -13,6 +15,28 @@ from altlas_sdk.wire import PluginFailure, PluginInfo, PluginList, TaskInfo, Tas
 async def healthz(request: Request) -> MsgspecResponse:
     """``GET /healthz``: the process is up and serving."""
     return MsgspecResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> MsgspecResponse:
+    """``GET /readyz``: 200 when the service should get traffic, else 503 with the
+    checks that failed."""
+    report = readiness(request.app.state.runtime)
+    return MsgspecResponse(report, status_code=200 if report.ready else 503)
+
+
+async def resources(request: Request) -> MsgspecResponse:
+    """``GET /api/system/resources``: CPU, RAM, GPUs and per-model memory."""
+    runtime: Runtime = request.app.state.runtime
+    monitor = runtime.facade("resource_monitor")
+    return MsgspecResponse(monitor.get_current_usage())  # type: ignore[attr-defined]
+
+
+async def metrics(request: Request) -> Response:
+    """``GET /metrics``: Prometheus text format."""
+    runtime: Runtime = request.app.state.runtime
+    return Response(
+        runtime.metrics.render(runtime), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
 
 
 def plugin_list(runtime: Runtime) -> PluginList:
@@ -62,6 +86,9 @@ async def list_tasks(request: Request) -> MsgspecResponse:
 
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/api/system/resources", resources, methods=["GET"]),
     Route("/api/plugins", list_plugins, methods=["GET"]),
     Route("/api/plugins/", list_plugins, methods=["GET"]),
     Route("/api/tasks", list_tasks, methods=["GET"]),
