@@ -53,12 +53,12 @@ def fixture_plugins(installed_fixture_plugins: Path, monkeypatch: pytest.MonkeyP
 @pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str]:
     """Settings for an isolated service: its own MODEL_DIR and CACHE_DIR; the clashing
-    fixture plugin disabled unless a test enables it."""
+    and the SDK-incompatible fixture plugins disabled unless a test enables them."""
     (tmp_path / "models").mkdir()
     return {
         "MODEL_DIR": str(tmp_path / "models"),
         "CACHE_DIR": str(tmp_path / "cache"),
-        "ALTLAS_DISABLE_PLUGINS": "fixture-clash",
+        "ALTLAS_DISABLE_PLUGINS": "fixture-clash,fixture-future",
     }
 
 

@@ -66,7 +66,9 @@ def test_allow_list_by_plugin_or_distribution_name(fixture_plugins, make_runtime
 
 
 def test_disable_list(fixture_plugins, make_runtime):
-    runtime = make_runtime(ALTLAS_DISABLE_PLUGINS="fixture-clash,fixture-broken,onnx")
+    runtime = make_runtime(
+        ALTLAS_DISABLE_PLUGINS="fixture-clash,fixture-future,fixture-broken,onnx"
+    )
     assert "onnx" not in runtime.plugins.records
     assert "onnx" not in runtime.registry.backends
     assert runtime.plugins.failures == []
