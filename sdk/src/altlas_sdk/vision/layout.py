@@ -2,14 +2,15 @@
 
 Engines return lines in their own order. :func:`reading_order` sorts them top to
 bottom, then left to right within a row; :func:`merge_paragraphs` groups lines that sit
-close together, one under the other, into paragraphs.
+close together, one under the other, into paragraphs; :func:`ocr_output` does both and
+applies the request's parameters, so every OCR backend answers alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from altlas_sdk.vision.tasks import OcrLine, OcrParagraph
+from altlas_sdk.vision.tasks import OcrLine, OcrOutput, OcrParagraph, OcrParameters
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,23 @@ class _Bounds:
             [self.right, self.bottom],
             [self.left, self.bottom],
         ]
+
+
+def ocr_output(
+    lines: list[OcrLine], width: int, height: int, parameters: OcrParameters
+) -> OcrOutput:
+    """The task's output from an engine's lines: those under ``min_confidence``
+    dropped, the rest in reading order, paragraphs when asked for."""
+    kept = reading_order(
+        [line for line in lines if line.text and line.confidence >= parameters.min_confidence]
+    )
+    return OcrOutput(
+        text="\n".join(line.text for line in kept),
+        lines=kept,
+        width=width,
+        height=height,
+        paragraphs=merge_paragraphs(kept) if parameters.paragraphs else None,
+    )
 
 
 def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
