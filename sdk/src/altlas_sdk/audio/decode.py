@@ -122,6 +122,9 @@ def decode_audio(
     try:
         container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        missing = _missing_tail(data)
+        if missing:
+            raise InvalidInput(f"the audio is truncated: {missing}", param=param) from None
         raise InvalidInput(
             "not a readable audio file: no known container or codec recognises it "
             f"({_reason(error)})",

@@ -104,10 +104,9 @@ def _encode_compressed(
     with av.open(buffer, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=rate, layout=layout)
         resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
-        samples = np.frombuffer(pcm, dtype="<i2").reshape(-1, channels).T.copy()
-        source = av.AudioFrame.from_ndarray(
-            samples.reshape(1, -1) if channels > 1 else samples, format="s16", layout=layout
-        )
+        # Packed s16: one row of interleaved samples, as ``pcm`` already is.
+        samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
+        source = av.AudioFrame.from_ndarray(samples, format="s16", layout=layout)
         source.sample_rate = sample_rate
         for frame in [*resampler.resample(source), *resampler.resample(None)]:
             container.mux(stream.encode(frame))

