@@ -11,7 +11,8 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, http_error_handler
-from altlas.http.routes import inference, models, system
+from altlas.http.limits import BodySizeLimitMiddleware
+from altlas.http.routes import batch, docs, inference, models, system
 from altlas.runtime import Runtime, get_runtime
 from altlas_sdk.errors import AltlasError
 
@@ -33,8 +34,8 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             await active.stop()
 
     app = Starlette(
-        routes=[*system.routes, *models.routes, *inference.routes],
-        middleware=[Middleware(RequestContextMiddleware)],
+        routes=[*system.routes, *models.routes, *inference.routes, *batch.routes, *docs.routes],
+        middleware=[Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)],
         exception_handlers={AltlasError: altlas_error_handler, HTTPException: http_error_handler},
         lifespan=lifespan,
     )

@@ -33,8 +33,8 @@ def request_id_of(scope: Scope) -> str:
     return scope.get("state", {}).get("request_id", "")
 
 
-def error_response(error: AltlasError, scope: Scope) -> Response:
-    """Render ``error`` through the ``render_error`` hook as the one error body."""
+def error_body(error: AltlasError, scope: Scope) -> dict[str, Any]:
+    """The one error body of ``error``, rendered through the ``render_error`` hook."""
     request_id = request_id_of(scope)
     app = scope.get("app")
     runtime = getattr(getattr(app, "state", None), "runtime", None) if app else None
@@ -43,7 +43,15 @@ def error_response(error: AltlasError, scope: Scope) -> Response:
         body = runtime.plugins.pm.hook.render_error(error=error, request_id=request_id)
     if body is None:
         body = default_render(error, request_id)
-    return MsgspecResponse(body, status_code=error.status, headers=error.headers)
+    assert body is not None
+    return body
+
+
+def error_response(error: AltlasError, scope: Scope) -> Response:
+    """Render ``error`` through the ``render_error`` hook as the one error body."""
+    return MsgspecResponse(
+        error_body(error, scope), status_code=error.status, headers=error.headers
+    )
 
 
 async def altlas_error_handler(request: Request, error: Exception) -> Response:

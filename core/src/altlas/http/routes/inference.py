@@ -16,6 +16,7 @@ from starlette.routing import Route
 from altlas.http.bodies import decode_json
 from altlas.http.errors import request_id_of
 from altlas.http.forms import decode_form, is_form
+from altlas.http.openapi import describe
 from altlas.http.responses import MsgspecResponse
 from altlas_sdk import TaskSpec, tasks
 from altlas_sdk.errors import TaskNotServed, ValidationFailed
@@ -35,6 +36,14 @@ TASK_ROUTES: dict[str, str] = {
     "/api/audio/audio-classification": tasks.AUDIO_CLASSIFICATION,
     "/api/audio/speaker-diarization": tasks.SPEAKER_DIARIZATION,
 }
+
+#: How every JSON inference route is documented in ``/openapi.json``.
+_documented = describe(
+    request=InferenceRequest,
+    response=InferenceResponse,
+    errors=[404, 409, 503, 507],
+    tags=["inference"],
+)
 
 
 async def _infer(request: Request, task: str | None) -> Response:
@@ -83,11 +92,13 @@ def _timing_headers(response: InferenceResponse) -> dict[str, str]:
     }
 
 
+@_documented
 async def run_inference(request: Request) -> Response:
     """``POST /api/inference/``: ``model_id``, or ``task`` for the task's default model."""
     return await _infer(request, None)
 
 
+@_documented
 async def run_task(request: Request) -> Response:
     """``POST /api/tasks/{task}``: any registered task, ``model_id`` optional."""
     return await _infer(request, request.path_params["task"])
@@ -99,7 +110,7 @@ def _task_endpoint(task: str) -> Callable[[Request], Awaitable[Response]]:
 
     endpoint.__name__ = f"run_{task.replace('-', '_')}"
     endpoint.__doc__ = f"Task route for '{task}': ``model_id`` optional."
-    return endpoint
+    return _documented(endpoint)
 
 
 routes = [

@@ -5,36 +5,42 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
+from altlas.http.openapi import describe
 from altlas.http.responses import MsgspecResponse
 from altlas.runtime import Runtime
-from altlas_sdk.wire import ModelList
+from altlas_sdk.wire import ModelInfo, ModelList, ModelStatus
 
 
 def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+@describe(response=ModelList, tags=["models"])
 async def list_models(request: Request) -> MsgspecResponse:
     """``GET /api/models/``: every model with its state."""
     return MsgspecResponse(ModelList(models=_runtime(request).models.list_models()))
 
 
+@describe(response=ModelInfo, errors=[404], tags=["models"])
 async def model_info(request: Request) -> MsgspecResponse:
     """``GET /api/models/{model_id}``."""
     return MsgspecResponse(_runtime(request).models.info(request.path_params["model_id"]))
 
 
+@describe(response=ModelStatus, errors=[404], tags=["models"])
 async def model_status(request: Request) -> MsgspecResponse:
     """``GET /api/models/{model_id}/status``."""
     return MsgspecResponse(_runtime(request).models.status(request.path_params["model_id"]))
 
 
+@describe(response=ModelStatus, errors=[404, 409, 507], tags=["models"])
 async def load_model(request: Request) -> MsgspecResponse:
     """``POST /api/models/{model_id}/load``: returns when the model is loaded."""
     status = await _runtime(request).models.load_model(request.path_params["model_id"])
     return MsgspecResponse(status)
 
 
+@describe(response=ModelStatus, errors=[404], tags=["models"])
 async def unload_model(request: Request) -> MsgspecResponse:
     """``POST /api/models/{model_id}/unload``."""
     status = await _runtime(request).models.unload_model(request.path_params["model_id"])

@@ -1,0 +1,168 @@
+"""Every row of the error table in docs/api.md, produced by a request and checked for its
+status, type, code and the one error body; the request body size limit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from altlas.config import ConfigError, Settings
+from altlas_sdk.errors import Overloaded, RateLimited
+
+API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+ROW = re.compile(r"^\| `(?P<status>\d{3})` \| `(?P<type>\w+)` \| (?P<code>`\w+`|null|[^|]+?) \|")
+ERROR_KEYS = {"type", "message", "param", "code", "request_id"}
+MEGABYTE = 1024 * 1024
+
+
+def error_table() -> list[tuple[int, str, str | None]]:
+    """(status, type, code) of each row; ``code`` is None for null, '<id>' for the 500."""
+    section = API_DOC.read_text().split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        match = ROW.match(line)
+        if match:
+            code = match["code"]
+            code = code.strip("`") if code.startswith("`") else (None if code == "null" else "<id>")
+            rows.append((int(match["status"]), match["type"], code))
+    return rows
+
+
+def _rate_limited(request):
+    raise RateLimited("slow down: 10 requests a minute", retry_after=7)
+
+
+def _overloaded(request):
+    raise Overloaded("the queue of 'echo-1' is full", retry_after=2)
+
+
+@pytest.fixture
+def client(fixture_plugins, base_env, make_runtime, serve, tmp_path) -> Iterator:
+    (Path(base_env["MODEL_DIR"]) / "garbage.onnx").write_bytes(b"this is not an onnx model")
+    config = tmp_path / "altlas.toml"
+    config.write_text(
+        '[models.no-backend]\nbackend = "nope"\ntasks = ["reverse-text"]\n'
+        'source = "package:altlas_fixture_echo/weights.txt"\n'
+    )
+    runtime = make_runtime(config_path=config, LOAD_ON_DEMAND="false", MAX_REQUEST_BODY_MB="1")
+    with serve(runtime) as client:
+        # Plugin routes are where 429 (and, without queue bounds, 503) come from.
+        client.app.router.routes.append(Route("/api/plugins/fixture/limited", _rate_limited))
+        client.app.router.routes.append(Route("/api/plugins/fixture/busy", _overloaded))
+        yield client
+
+
+def _loaded(client, text: str) -> httpx.Response:
+    assert client.post("/api/models/echo-1/load").status_code == 200
+    return client.post("/api/inference/", json={"model_id": "echo-1", "inputs": text})
+
+
+TRIGGERS: dict[tuple[int, str | None], Callable] = {
+    (400, "invalid_json"): lambda c: c.post(
+        "/api/inference/", content=b'{"model_id": ', headers={"content-type": "application/json"}
+    ),
+    (404, "route_not_found"): lambda c: c.get("/api/nothing-here"),
+    (404, "model_not_found"): lambda c: c.post(
+        "/api/inference/", json={"model_id": "no-such-model", "inputs": "x"}
+    ),
+    (404, "task_not_served"): lambda c: c.post("/api/tasks/no-such-task", json={"inputs": "x"}),
+    (405, None): lambda c: c.delete("/api/models/echo-1"),
+    (409, "weights_missing"): lambda c: c.post("/api/models/llama2-7b-q4/load"),
+    (409, "backend_unavailable"): lambda c: c.post("/api/models/no-backend/load"),
+    (409, "model_not_loaded"): lambda c: c.post(
+        "/api/inference/", json={"model_id": "echo-2", "inputs": "x"}
+    ),
+    (409, "invalid_model_file"): lambda c: c.post("/api/models/garbage/load"),
+    (413, None): lambda c: c.post(
+        "/api/inference/",
+        content=b'{"model_id": "echo-1", "inputs": "' + b"a" * MEGABYTE + b'"}',
+        headers={"content-type": "application/json"},
+    ),
+    (415, None): lambda c: c.post(
+        "/api/inference/", content=b"hello", headers={"content-type": "text/plain"}
+    ),
+    (422, None): lambda c: c.post(
+        "/api/inference/", json={"model_id": "echo-1", "inputs": "x", "bogus": 1}
+    ),
+    (422, "missing_model_id"): lambda c: c.post("/api/inference/", json={"inputs": "x"}),
+    (422, "task_mismatch"): lambda c: c.post(
+        "/api/inference/", json={"model_id": "echo-1", "inputs": "x", "task": "embedding"}
+    ),
+    (422, "invalid_input"): lambda c: _loaded(c, ""),
+    (429, None): lambda c: c.get("/api/plugins/fixture/limited"),
+    (503, None): lambda c: c.get("/api/plugins/fixture/busy"),
+    (500, "<id>"): lambda c: _loaded(c, "explode"),
+}
+
+
+def test_the_error_table_is_read_and_every_row_has_a_trigger():
+    rows = error_table()
+    assert len(rows) >= 18
+    missing = [(status, code) for status, _, code in rows if (status, code) not in TRIGGERS]
+    assert not missing, f"rows of docs/api.md's error table with no request here: {missing}"
+
+
+@pytest.mark.parametrize(("status", "type_", "code"), error_table())
+def test_each_documented_error_is_produced(client, status, type_, code):
+    response = TRIGGERS[(status, code)](client)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == ERROR_KEYS
+    error = body["error"]
+    assert error["type"] == type_
+    assert error["request_id"] == response.headers["x-request-id"]
+    if code == "<id>":
+        assert re.fullmatch(r"[0-9a-f]{12}", error["code"]) and error["code"] in error["message"]
+    else:
+        assert error["code"] == code
+    if status in {429, 503}:
+        assert int(response.headers["retry-after"]) >= 1
+    if status == 405:
+        assert "GET" in response.headers["allow"]
+    if status == 415:
+        assert error["param"] == "Content-Type"
+
+
+def test_a_body_over_the_limit_is_refused_even_without_content_length(client):
+    def chunks() -> Iterator[bytes]:
+        yield b'{"model_id": "echo-1", "inputs": "'
+        for _ in range(5):
+            yield b"a" * (MEGABYTE // 4)
+        yield b'"}'
+
+    response = client.post(
+        "/api/inference/", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "MAX_REQUEST_BODY_MB" in response.json()["error"]["message"]
+
+
+def test_a_body_under_the_limit_is_served(client):
+    text = "a" * (MEGABYTE - 100)
+    response = _loaded(client, text)
+    assert response.status_code == 200 and len(response.json()["outputs"]["text"]) == len(text)
+
+
+def test_the_limit_applies_to_batch_calls(client):
+    requests = [{"model_id": "echo-1", "inputs": "a" * 300_000} for _ in range(4)]
+    response = client.post("/api/inference/batch", json={"requests": requests})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "lots", "1.5", ""])
+def test_max_request_body_mb_must_be_a_positive_whole_number(value):
+    with pytest.raises(ConfigError, match="MAX_REQUEST_BODY_MB"):
+        Settings.load(environ={"MAX_REQUEST_BODY_MB": value})
+
+
+def test_max_request_body_mb_defaults_to_100_and_reads_the_config_file(tmp_path):
+    assert Settings.load(environ={}).max_request_body_mb == 100
+    config = tmp_path / "altlas.toml"
+    config.write_text("max_request_body_mb = 8\n")
+    assert Settings.load(environ={}, config_path=config).max_request_body_mb == 8

@@ -1,0 +1,163 @@
+"""Property-based fuzzing of the real server from its own ``/openapi.json`` (schemathesis):
+no input gets a 5xx, and every response matches the status, content type, headers and
+schema the document gives it. Also the batch and parallel routes over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+#: Examples per operation and generation mode: about 30 operations, so a few thousand
+#: requests in all, well within a minute on two cores.
+EXAMPLES = 30
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(installed_fixture_plugins, tmp_path_factory) -> Iterator[str]:
+    """``uvicorn altlas.main:app`` as a subprocess, with the echo fixture and onnx plugins."""
+    root = tmp_path_factory.mktemp("fuzz")
+    (root / "models").mkdir()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MODEL_DIR": str(root / "models"),
+        "CACHE_DIR": str(root / "cache"),
+        "ALTLAS_LOAD_PLUGINS": "fixture-echo,onnx",
+        "MAX_REQUEST_BODY_MB": "1",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(installed_fixture_plugins),
+    }
+    command = [
+        str(BIN / "uvicorn"),
+        "altlas.main:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start:\n{process.stdout.read().decode()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    # The server logged no unexpected failure while it was fuzzed.
+    assert "Traceback" not in output, output
+
+
+def _fuzz(operation, mode: GenerationMode, base: str) -> None:
+    # Invalid data must also be refused with a 4xx, never accepted.
+    checks = [*CHECKS, negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case):
+        case.call_and_validate(base_url=base, checks=checks, timeout=30)
+
+    fuzz()
+
+
+def test_every_operation_survives_fuzzing(server):
+    schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
+    failures: list[str] = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+        # Path parameters are free strings: only a body can be made invalid.
+        modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if operation.body else [])
+        for mode in modes:
+            try:
+                _fuzz(operation, mode, server)
+            except Exception as error:  # noqa: BLE001 - collect every operation's failure
+                failures.append(f"{operation.label} ({mode.value}): {error}")
+    assert operations >= 25
+    assert not failures, "\n\n".join(failures)
+
+
+def test_batch_and_parallel_over_http(server):
+    with httpx.Client(base_url=server, timeout=30) as client:
+        batch = client.post(
+            "/api/inference/batch",
+            json={
+                "requests": [
+                    {"model_id": "echo-1", "inputs": "abc"},
+                    {"model_id": "no-such-model", "inputs": "x"},
+                ]
+            },
+            headers={"X-Request-ID": "req-0007"},
+        )
+        assert batch.status_code == 200
+        ok, missing = batch.json()["results"]
+        assert ok["outputs"] == {"text": "cba"} and ok["request_id"] == "req-0007"
+        assert missing["error"]["code"] == "model_not_found"
+
+        parallel = client.post(
+            "/api/inference/parallel",
+            json={"model_ids": ["echo-1", "echo-2"], "inputs": "ab", "parameters": {"upper": True}},
+        )
+        assert {m: r["outputs"]["text"] for m, r in parallel.json()["results"].items()} == {
+            "echo-1": "BA",
+            "echo-2": "BA",
+        }
+        too_big = client.post(
+            "/api/inference/batch",
+            content=b'{"requests": [' + b" " * (1024 * 1024) + b"]}",
+            headers={"content-type": "application/json"},
+        )
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["type"] == "payload_too_large"

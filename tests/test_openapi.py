@@ -1,0 +1,157 @@
+"""``GET /openapi.json`` and ``GET /docs``: every route listed, schemas from the msgspec types."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+import pytest
+from starlette.applications import Starlette
+from starlette.endpoints import HTTPEndpoint
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from altlas.http.openapi import describe, openapi_document, route_doc
+from altlas_sdk.wire import ErrorBody, InferenceRequest, ModelStatus
+
+
+@pytest.fixture
+def client(fixture_plugins, make_runtime, serve):
+    with serve(make_runtime()) as client:
+        yield client
+
+
+def refs(node: Any) -> set[str]:
+    """Every ``$ref`` anywhere under ``node``."""
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(refs(item) for item in node))
+    return set()
+
+
+def test_every_route_of_the_app_is_listed_with_its_methods(client):
+    document = client.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    paths = document["paths"]
+    app = client.app
+    for route in app.router.routes:
+        if not isinstance(route, Route):
+            continue
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)
+        for method in route.methods - {"HEAD"}:
+            assert method.lower() in paths[path], (method, path)
+    # Plugin routes are listed too, generically.
+    ping = paths["/api/plugins/fixture-echo/ping"]["get"]
+    assert ping["responses"]["default"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    for path in ("/api/inference/batch", "/api/inference/parallel", "/openapi.json", "/docs"):
+        assert path in paths
+
+
+def test_described_routes_carry_their_request_response_and_error_schemas(client):
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    inference = document["paths"]["/api/inference/"]["post"]
+    body = inference["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/InferenceRequest"}
+    ok = inference["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/InferenceResponse"}
+    for status in ("400", "404", "409", "413", "415", "422", "500", "503"):
+        error = inference["responses"][status]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/ErrorBody"}, status
+    assert "Retry-After" in inference["responses"]["503"]["headers"]
+
+    load = document["paths"]["/api/models/{model_id}/load"]["post"]
+    assert load["parameters"] == [
+        {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    assert "requestBody" not in load and "415" not in load["responses"]
+
+    # The schemas are msgspec's own, so they forbid what the decoders forbid.
+    assert schemas["InferenceRequest"]["additionalProperties"] is False
+    assert schemas["InferenceRequest"]["required"] == ["inputs"]
+    assert schemas["BatchRequest"]["properties"]["requests"]["minItems"] == 1
+    assert schemas["ParallelRequest"]["properties"]["model_ids"]["uniqueItems"] is True
+    expected = msgspec.json.schema(ModelStatus, ref_template="#/components/schemas/{name}")
+    assert schemas["ModelStatus"] == expected["$defs"]["ModelStatus"]
+
+    # Every reference resolves, and operation ids are unique.
+    for ref in refs(document):
+        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_summaries_come_from_the_docstrings(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths["/healthz"]["get"]["summary"] == "The process is up and serving."
+    assert paths["/api/inference/batch"]["post"]["summary"].startswith("Independent requests")
+
+
+def test_generator_lists_any_route_module():
+    """A route module of any kind (plugin routes, class endpoints, mounts) is listed;
+    ``describe`` works as a decorator and on an existing endpoint."""
+
+    @describe(request=InferenceRequest, response=ModelStatus, errors=[404, 409], tags=["x"])
+    async def described(request):
+        """``POST /things/{name}``: does a thing.
+
+        More detail that is not the summary."""
+        return PlainTextResponse("")
+
+    async def bare(request):
+        return PlainTextResponse("")
+
+    class Items(HTTPEndpoint):
+        async def get(self, request):
+            return PlainTextResponse("")
+
+        async def delete(self, request):
+            return PlainTextResponse("")
+
+    form = {"multipart/form-data": {"schema": {"type": "object"}}}
+    uploaded = describe(request_content=form)(bare)
+    assert route_doc(uploaded) is not None and route_doc(described).errors == (404, 409)
+
+    app = Starlette(
+        routes=[
+            Route("/things/{name}", described, methods=["POST"]),
+            Route("/items/{item_id:int}", Items),
+            Mount("/mounted", routes=[Route("/files/{rest:path}", uploaded, methods=["PUT"])]),
+        ]
+    )
+    document = openapi_document(app.router.routes, title="t", version="1")
+    paths = document["paths"]
+    thing = paths["/things/{name}"]["post"]
+    assert thing["summary"] == "Does a thing."
+    assert thing["tags"] == ["x"]
+    assert set(thing["responses"]) == {
+        "200", "400", "404", "409", "413", "415", "422", "500", "default"
+    }  # fmt: skip
+    assert set(paths["/items/{item_id}"]) == {"get", "delete"}
+    assert paths["/items/{item_id}"]["get"]["parameters"][0]["schema"]["type"] == "integer"
+    mounted = paths["/mounted/files/{rest}"]["put"]
+    assert mounted["requestBody"]["content"] == form
+    assert set(document["components"]["schemas"]) == {
+        "ErrorBody",
+        "ErrorDetail",
+        "InferenceRequest",
+        "ModelStatus",
+        "MemoryInfo",
+    }
+    assert ErrorBody.__name__ in document["components"]["schemas"]
+
+
+def test_docs_page_is_self_contained_and_renders_the_document(client):
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert 'fetch("openapi.json")' in page
+    # Nothing is loaded from elsewhere: the page works offline.
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "<script src" not in page and "<link" not in page
