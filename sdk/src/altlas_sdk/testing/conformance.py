@@ -45,6 +45,7 @@ from altlas_sdk.errors import AltlasError, Cancelled, InvalidInput
 from altlas_sdk.tasks import TaskSpec
 
 if TYPE_CHECKING:
+    from httpx import Response
     from msgspec import Struct
     from starlette.testclient import TestClient
 
@@ -63,7 +64,8 @@ class BackendConformance:
     - ``model_id``: the catalog id of the model under test: an entry the plugin
       registers, a file the backend discovers in MODEL_DIR, or the id of the entry
       :meth:`model_spec` returns.
-    - ``valid_inputs``: JSON ``inputs`` the model serves (keep it small: every test runs it).
+    - ``valid_inputs``: JSON ``inputs`` the model serves (keep it small: every test runs
+      it); ``bytes`` values (an image, a sound) are sent base64-encoded.
     - ``bad_inputs``: JSON ``inputs`` that pass the task's schema but that the backend
       must reject, with ``bad_input_error``.
     - ``heavy_modules``: top-level modules that importing the plugin must not import
@@ -191,13 +193,22 @@ class BackendConformance:
     def _bad_parameters(self) -> dict[str, Any]:
         return self.valid_parameters if self.bad_parameters is None else self.bad_parameters
 
-    def _request(self, inputs: Any, parameters: dict[str, Any], runtime: Runtime) -> dict:
-        return {
+    def _post(
+        self, client: TestClient, runtime: Runtime, inputs: Any, parameters: dict[str, Any]
+    ) -> Response:
+        """``POST /api/inference/`` as JSON; ``bytes`` in the inputs (an image, a sound)
+        travel base64-encoded, as a client sends them."""
+        body = {
             "model_id": self.model_id,
             "task": self._task(runtime),
             "inputs": inputs,
             "parameters": parameters,
         }
+        return client.post(
+            "/api/inference/",
+            content=msgspec.json.encode(body),
+            headers={"content-type": "application/json"},
+        )
 
     def _assert_output(self, runtime: Runtime, output: object) -> None:
         expected = self._task_spec(runtime).output_type
@@ -282,13 +293,24 @@ class BackendConformance:
         conformance_client: TestClient,
         conformance_model: LoadedModel,
     ) -> None:
-        request = self._request(self.valid_inputs, self.valid_parameters, conformance_runtime)
-        response = conformance_client.post("/api/inference/", json=request)
+        runtime = conformance_runtime
+        response = self._post(conformance_client, runtime, self.valid_inputs, self.valid_parameters)
         assert response.status_code == 200, response.text
+        spec = self._task_spec(runtime)
+        if not response.headers["content-type"].startswith("application/json"):
+            # The task renders this output as raw bytes (audio, an image): it must be
+            # what the task's renderer makes of the model's own output.
+            assert spec.render is not None, f"unexpected {response.headers['content-type']}"
+            inputs, parameters = self._decode(runtime, self.valid_inputs, self.valid_parameters)
+            output = conformance_model.infer(spec.id, inputs, parameters, CancellationToken())
+            self._assert_output(runtime, output)
+            rendered = spec.render(output, parameters)
+            assert rendered is not None and response.content
+            assert response.headers["content-type"].startswith(rendered[1])
+            return
         body = response.json()
-        assert (body["model_id"], body["task"]) == (self.model_id, request["task"])
-        output_type = self._task_spec(conformance_runtime).output_type
-        self._assert_output(conformance_runtime, msgspec.convert(body["outputs"], output_type))
+        assert (body["model_id"], body["task"]) == (self.model_id, spec.id)
+        self._assert_output(runtime, msgspec.convert(body["outputs"], spec.output_type))
 
     def test_infers_directly(
         self, conformance_runtime: Runtime, conformance_model: LoadedModel
@@ -331,15 +353,14 @@ class BackendConformance:
         inputs, parameters = self._decode(runtime, self.bad_inputs, self._bad_parameters())
         with pytest.raises(self.bad_input_error):
             conformance_model.infer(self._task(runtime), inputs, parameters, CancellationToken())
-        request = self._request(self.bad_inputs, self._bad_parameters(), runtime)
-        response = conformance_client.post("/api/inference/", json=request)
+        response = self._post(conformance_client, runtime, self.bad_inputs, self._bad_parameters())
         assert response.status_code == self.bad_input_error.status, response.text
         error = response.json()["error"]
         assert set(error) == ERROR_KEYS
         assert error["type"] == self.bad_input_error.type and error["message"]
         # The service still serves the model after the rejection.
-        request = self._request(self.valid_inputs, self.valid_parameters, runtime)
-        assert conformance_client.post("/api/inference/", json=request).status_code == 200
+        response = self._post(conformance_client, runtime, self.valid_inputs, self.valid_parameters)
+        assert response.status_code == 200, response.text
 
     def test_honours_cancellation(
         self, conformance_runtime: Runtime, conformance_model: LoadedModel
@@ -377,9 +398,11 @@ class BackendConformance:
         status = response.json()
         assert status["state"] == "available" and status["memory_measured"] is None
         assert conformance_runtime.models.loaded_model(self.model_id) is None
-        request = self._request(self.valid_inputs, self.valid_parameters, conformance_runtime)
         # Loads again on demand, and serves.
-        assert conformance_client.post("/api/inference/", json=request).status_code == 200
+        response = self._post(
+            conformance_client, conformance_runtime, self.valid_inputs, self.valid_parameters
+        )
+        assert response.status_code == 200, response.text
         assert conformance_runtime.models.loaded_model(self.model_id) is not None
 
 
