@@ -174,8 +174,10 @@ def test_body_task_must_match_the_route(echo, make_runtime, serve):
         assert by_task.json()["model_id"] == "echo-1"
 
 
-def test_task_whose_models_wait_for_weights_says_so(echo, make_runtime, serve):
-    with serve(make_runtime()) as client:
+def test_task_whose_models_wait_for_weights_says_so(echo, make_runtime, serve, base_env):
+    # Only the example entries serve chat once the llama.cpp plugin is left out.
+    disabled = base_env["ALTLAS_DISABLE_PLUGINS"] + ",llama-cpp"
+    with serve(make_runtime(ALTLAS_DISABLE_PLUGINS=disabled)) as client:
         response = client.post("/api/tasks/chat", json={"inputs": "hello"})
         assert response.status_code == 404
         assert "llama2-7b-q4 (weights_missing)" in response.json()["error"]["message"]

@@ -63,15 +63,24 @@ class _Slot:
     measured: MemoryEstimate | None = None
     load: asyncio.Future[LoadedModel] | None = field(default=None, repr=False)
     pinned: bool = False
+    #: Its memory is counted: set when a load has been granted room, until unloaded.
+    reserved: bool = False
     in_flight: int = 0
     expires_at: float | None = None
     #: Monotonic time of the last completed load (for ``MIN_RESIDENCY``).
     resident_since: float = 0.0
 
+    #: The operator's ``memory_mb``, in bytes: overrides estimate and measurement.
+    declared_bytes: int | None = None
+
     def charge(self) -> MemoryEstimate:
-        """What this model counts against the budgets: measured, else estimated."""
-        if self.model is None and self.load is None:
+        """What this model counts against the budgets: declared, else measured, else
+        estimated."""
+        if not self.reserved:
             return MemoryEstimate()
+        if self.declared_bytes is not None:
+            gpu = self.measured.gpu_bytes if self.measured else 0
+            return MemoryEstimate(ram_bytes=self.declared_bytes, gpu_bytes=gpu)
         measured, estimated = self.measured, self.estimated
         ram = measured.ram_bytes if measured and measured.ram_bytes else 0
         gpu = measured.gpu_bytes if measured and measured.gpu_bytes else 0
@@ -111,11 +120,20 @@ class ModelManager:
         self.executor = executor
         self.settings = settings
         self.policy = DevicePolicy(settings.use_gpu, settings.gpu_memory_limit)
-        self._slots = {entry.spec.id: _Slot(pinned=entry.spec.pin) for entry in catalog}
+        self._slots = {
+            entry.spec.id: _Slot(
+                pinned=entry.spec.pin,
+                declared_bytes=entry.spec.memory_mb * 1024 * 1024 if entry.spec.memory_mb else None,
+            )
+            for entry in catalog
+        }
         # Budget decisions (check, evict, reserve) are made one load at a time.
         self._room = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set (and replaced) whenever a model becomes idle or leaves memory, so that a
+        # load waiting for room looks again at once instead of polling.
+        self._changed = asyncio.Event()
         #: Loads, unloads by reason ("evicted", "idle", "requested") and failed loads.
         self.counts: Counter[tuple[str, str]] = Counter()
 
@@ -250,6 +268,12 @@ class ModelManager:
             slot.in_flight -= 1
             slot.last_used_at = time.time()
             self._schedule_expiry(model_id)
+            if not slot.in_flight:
+                self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def acquire(self, model_id: str) -> LoadedModel:
         """The loaded model for an inference, loading it on demand when allowed.
@@ -279,6 +303,7 @@ class ModelManager:
 
     async def _load(self, entry: CatalogEntry, slot: _Slot) -> LoadedModel:
         spec = entry.spec
+        model: LoadedModel | None = None
         try:
             problem = self._unavailable_reason(entry)
             if problem is not None and problem[0] == "weights_missing":
@@ -289,7 +314,10 @@ class ModelManager:
             slot.state, slot.detail = "loading", None
             files = await self.executor.run(self.resolver.fetch, spec)
             slot.estimated = await self.executor.run(backend.estimate_memory, spec, files)
-            await self._make_room(spec.id, slot.estimated)
+            need = slot.estimated
+            if slot.declared_bytes is not None:
+                need = MemoryEstimate(ram_bytes=slot.declared_bytes, gpu_bytes=need.gpu_bytes)
+            await self._make_room(spec.id, slot, need)
             model, measured = await self.executor.run(
                 measure_load, lambda: backend.load(spec, files, self.policy)
             )
@@ -318,6 +346,9 @@ class ModelManager:
             raise InternalError(error_id) from error
         finally:
             slot.load = None
+            if model is None:
+                # Failed or cancelled: give back what was reserved for it.
+                slot.reserved = False
         slot.model = model
         slot.measured = model.memory() or measured
         slot.version = model.version or files.fingerprint
@@ -330,7 +361,7 @@ class ModelManager:
 
     # --- the memory budget -------------------------------------------------------
 
-    async def _make_room(self, model_id: str, need: MemoryEstimate) -> None:
+    async def _make_room(self, model_id: str, slot: _Slot, need: MemoryEstimate) -> None:
         """Evict idle models until ``need`` fits the budgets; wait while the only
         models that could go are busy or too recently loaded; 507 when nothing that
         may be evicted would ever make it fit."""
@@ -339,11 +370,14 @@ class ModelManager:
             async with self._room:
                 victim, wait_s = self._plan(model_id, need)
                 if victim is None and wait_s == 0:
+                    # Reserved under the lock: the next load's plan counts this one.
+                    slot.reserved = True
                     return
                 if victim is not None:
                     logger.info("evicting model %s to make room for %s", victim, model_id)
                     await self._unload(victim, reason="evicted")
                     continue
+                changed = self._changed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise Overloaded(
@@ -351,7 +385,8 @@ class ModelManager:
                     f"{self._describe_holders(model_id)}",
                     retry_after=max(1.0, wait_s),
                 )
-            await asyncio.sleep(min(wait_s, remaining, 0.25))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(wait_s, remaining))
 
     def _plan(self, model_id: str, need: MemoryEstimate) -> tuple[str | None, float]:
         """``(model to evict, 0)``, ``(None, 0)`` when ``need`` fits, or ``(None, s)``
@@ -377,9 +412,11 @@ class ModelManager:
             for mid, slot in others.items()
             if slot.model is not None and not slot.pinned and frees(slot)
         }
-        # Could evicting every unpinned model ever make it fit? If not, waiting is futile.
-        fixed_ram = used_ram - sum(slot.charge().ram_bytes for slot in movable.values())
-        fixed_gpu = used_gpu - sum(slot.charge().gpu_bytes for slot in movable.values())
+        # Could it ever fit, once every unpinned model is gone (loads finish, requests
+        # end, residency runs out)? If not, waiting is futile.
+        pinned = [slot.charge() for slot in others.values() if slot.pinned]
+        fixed_ram = sum(charge.ram_bytes for charge in pinned)
+        fixed_gpu = sum(charge.gpu_bytes for charge in pinned)
         if fixed_ram + need.ram_bytes > ram_budget or (
             gpu_budget is not None and fixed_gpu + need.gpu_bytes > gpu_budget
         ):
@@ -404,7 +441,7 @@ class ModelManager:
             for slot in movable.values()
             if slot.in_flight == 0
         ]
-        return None, max(0.05, min(waits)) if waits else 0.25
+        return None, max(0.01, min(waits)) if waits else 1.0
 
     def _describe_holders(self, model_id: str) -> str:
         held = []
@@ -511,17 +548,21 @@ class ModelManager:
         model = slot.model
         if model is None:
             return
+        # Detach first: a request arriving now loads the model again rather than
+        # running on one being torn down.
+        slot.model = None
         slot.state = "unloading"
         try:
             await self.executor.run(model.unload)
         finally:
-            slot.model = None
             slot.version = slot.loaded_at = slot.expires_at = None
             slot.measured = None
+            slot.reserved = False
             slot.state, slot.detail = "available", None
             del model
             gc.collect()
             release_freed_memory()
+            self._notify()
         self.counts[reason, model_id] += 1
         logger.info("unloaded model %s (%s)", model_id, reason)
 

@@ -49,6 +49,9 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     - ``max_concurrency``: calls run at once (``None``: the backend's
       ``max_concurrency``); ``max_queue``: calls that may wait beyond those (``None``:
       the ``MAX_QUEUE`` setting).
+    - ``memory_mb``: what the model takes in RAM, declared by the operator; when set
+      it replaces the backend's estimate and the measurement in budget decisions
+      (useful where RSS misleads, e.g. memory-mapped weights).
     """
 
     id: ModelId
@@ -65,6 +68,7 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     keep_alive: Annotated[float, Meta(ge=-1)] | None = None
     max_concurrency: Annotated[int, Meta(ge=1)] | None = None
     max_queue: Annotated[int, Meta(ge=0)] | None = None
+    memory_mb: Annotated[int, Meta(ge=1)] | None = None
 
     @property
     def task(self) -> str:

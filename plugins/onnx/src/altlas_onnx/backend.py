@@ -187,6 +187,24 @@ def _safe_cast(source: str, target: str) -> bool:
     return np.can_cast(source, target, casting="same_kind")
 
 
+def _token_embeddings_output(session: Any, named: str | None) -> str:
+    """The output to pool: ``options.output`` when given, else the first output of
+    rank 3 (per-token embeddings, as exported encoders name it variously:
+    ``last_hidden_state``, ``token_embeddings``...), else the first output."""
+    outputs = session.get_outputs()
+    if named is not None:
+        if named not in {o.name for o in outputs}:
+            raise InvalidModelFile(
+                f"options.output '{named}' is not an output of the model "
+                f"({', '.join(o.name for o in outputs)})"
+            )
+        return named
+    for output in outputs:
+        if len(output.shape or ()) == 3:
+            return output.name
+    return outputs[0].name
+
+
 class EmbeddingModel(LoadedModel):
     """A sentence encoder: tokenizer, transformer, pooling, optional L2 normalization."""
 
@@ -204,6 +222,7 @@ class EmbeddingModel(LoadedModel):
         self.tokenizer.enable_padding()
         self.tokenizer.enable_truncation(self.max_length)
         self.input_names = {i.name for i in session.get_inputs()}
+        self.output_name = _token_embeddings_output(session, options.get("output"))
 
     def infer(
         self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
@@ -273,8 +292,10 @@ class EmbeddingModel(LoadedModel):
             feed = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self.input_names:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            hidden = self.session.run(None, feed)[0]
-            if self.pooling == "cls":
+            hidden = self.session.run([self.output_name], feed)[0]
+            if hidden.ndim == 2:
+                pooled = hidden  # the graph pools itself
+            elif self.pooling == "cls":
                 pooled = hidden[:, 0, :]
             else:
                 weights = mask[..., None].astype(hidden.dtype)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from altlas.http.bodies import decode_json
+from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import request_id_of
 from altlas.http.forms import decode_form, is_form
 from altlas.http.openapi import describe
@@ -55,9 +56,11 @@ async def _infer(request: Request, task: str | None) -> Response:
     else:
         body = await decode_json(request, InferenceRequest)
     assert body is not None
-    response = await runtime.inference.run_inference(
-        body, task=task, request_id=request_id_of(request.scope)
+    response = await until_disconnected(
+        request,
+        runtime.inference.run_inference(body, task=task, request_id=request_id_of(request.scope)),
     )
+    request.scope.setdefault("state", {})["model_id"] = response.model_id
     spec = runtime.registry.tasks[response.task].item
     if spec.render is not None:
         rendered = spec.render(response.outputs, spec.decode_parameters(body.parameters))

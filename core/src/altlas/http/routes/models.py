@@ -5,10 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
+from altlas.http.bodies import decode_json
 from altlas.http.openapi import describe
 from altlas.http.responses import MsgspecResponse
 from altlas.runtime import Runtime
-from altlas_sdk.wire import ModelInfo, ModelList, ModelStatus
+from altlas_sdk.wire import LoadRequest, ModelInfo, ModelList, ModelStatus
 
 
 def _runtime(request: Request) -> Runtime:
@@ -35,8 +36,12 @@ async def model_status(request: Request) -> MsgspecResponse:
 
 @describe(response=ModelStatus, errors=[404, 409, 507], tags=["models"])
 async def load_model(request: Request) -> MsgspecResponse:
-    """``POST /api/models/{model_id}/load``: returns when the model is loaded."""
-    status = await _runtime(request).models.load_model(request.path_params["model_id"])
+    """``POST /api/models/{model_id}/load``: returns when the model is loaded. An
+    optional body ``{"pin": true}`` pins it."""
+    body = await decode_json(request, LoadRequest, optional=True)
+    status = await _runtime(request).models.load_model(
+        request.path_params["model_id"], pin=body.pin if body is not None else None
+    )
     return MsgspecResponse(status)
 
 

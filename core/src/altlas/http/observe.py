@@ -1,0 +1,73 @@
+"""Request metrics: every HTTP request counted by route, method, model and status, and
+timed by route, for ``GET /metrics``.
+
+Routes are labelled by their path template (``/api/models/{model_id}``), never by the
+raw path, so that a scan of random URLs cannot grow the label set; unmatched paths
+share one label. The model label is what a route put in ``scope["state"]["model_id"]``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNMATCHED = "unmatched"
+
+
+class MetricsMiddleware:
+    """Records ``altlas_requests_total`` and ``altlas_request_duration_seconds``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._paths: dict[Any, str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        app = scope.get("app")
+        runtime = getattr(getattr(app, "state", None), "runtime", None)
+        if runtime is None:
+            return
+        route = self._route_of(scope, app)
+        model = scope.get("state", {}).get("model_id", "")
+        metrics = runtime.metrics
+        metrics.requests.inc(route, scope["method"], model, str(status))
+        metrics.request_seconds.observe(seconds, route)
+
+    def _route_of(self, scope: Scope, app: Any) -> str:
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return UNMATCHED
+        paths = self._paths
+        if paths is None or endpoint not in paths:
+            # Plugin routes are added when the app starts: map again on a miss.
+            paths = self._paths = _endpoint_paths(app.router.routes)
+        return paths.get(endpoint, UNMATCHED)
+
+
+def _endpoint_paths(routes: list[BaseRoute]) -> dict[Any, str]:
+    paths: dict[Any, str] = {}
+    for route in routes:
+        if isinstance(route, Route):
+            # Both /api/models and /api/models/ map to one endpoint: keep the first.
+            paths.setdefault(route.endpoint, route.path)
+    return paths
