@@ -322,7 +322,12 @@ class BackendConformance:
         )
         self._assert_output(runtime, output)
 
-    def test_batches(self, conformance_runtime: Runtime, conformance_model: LoadedModel) -> None:
+    def test_batches(
+        self,
+        conformance_runtime: Runtime,
+        conformance_client: TestClient,
+        conformance_model: LoadedModel,
+    ) -> None:
         runtime = conformance_runtime
         task = self._task(runtime)
         inputs, parameters = self._decode(runtime, self.valid_inputs, self.valid_parameters)
@@ -342,6 +347,28 @@ class BackendConformance:
         assert isinstance(mixed[1], self.bad_input_error), f"slot 1 holds {mixed[1]!r}"
         self._assert_output(runtime, mixed[0])
         self._assert_output(runtime, mixed[2])
+        # The same through the service's batch route: one call of infer_batch for a
+        # backend that batches natively, the core running each input otherwise.
+        request = {"model_id": self.model_id, "task": task, "parameters": self._bad_parameters()}
+        body = {
+            "requests": [
+                {**request, "inputs": self.valid_inputs},
+                {**request, "inputs": self.bad_inputs},
+                {**request, "inputs": self.valid_inputs},
+            ]
+        }
+        response = conformance_client.post(
+            "/api/inference/batch",
+            content=msgspec.json.encode(body),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        first, rejected, last = response.json()["results"]
+        assert rejected["error"]["type"] == self.bad_input_error.type, rejected
+        output_type = self._task_spec(runtime).output_type
+        for result in (first, last):
+            assert "outputs" in result, result
+            self._assert_output(runtime, msgspec.convert(result["outputs"], output_type))
 
     def test_rejects_bad_input_with_the_right_error(
         self,
