@@ -32,6 +32,11 @@ from altlas.runtime import Runtime
 from altlas_sdk.vision.masks import decode_mask
 from altlas_sdk.vision.tasks import Mask
 
+# EasyOCR's recognizer builds a DataLoader with pin_memory=True; torch warns on a CPU.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:'pin_memory' argument is set as true but no accelerator:UserWarning"
+)
+
 ASSETS = Path(importlib.util.find_spec("ultralytics").submodule_search_locations[0]) / "assets"
 BUS = (ASSETS / "bus.jpg").read_bytes()
 ERROR_KEYS = {"type", "message", "param", "code", "request_id"}
@@ -231,6 +236,17 @@ def test_ocr_reads_rendered_text(http: httpx.Client) -> None:
     assert [p["text"] for p in outputs["paragraphs"]] == [" ".join(lines)]
     for line in outputs["lines"]:
         assert line["confidence"] > 0.8 and len(line["polygon"]) == 4
+
+
+def test_ocr_with_easyocr(http: httpx.Client) -> None:
+    lines = ["HELLO WORLD 2026"]
+    response = http.post(
+        "/api/vision/ocr",
+        files={"image": ("hello.png", rendered_text(lines))},
+        data={"model_id": "easyocr-en"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"]["text"] == "HELLO WORLD 2026"
 
 
 # --- image classification -------------------------------------------------------------
