@@ -119,8 +119,9 @@ class TestEcho(BackendConformance):
 """
 
 
-def _run_suite(source: str, folder: Path, extra_path: Path) -> dict[str, str]:
-    """Run a conformance module in a fresh pytest process; outcome by test name."""
+def _run_suite(source: str, folder: Path, extra_path: Path) -> dict[str, dict[str, str]]:
+    """Run a conformance module in a fresh pytest process; outcomes by class, then by
+    test name."""
     (folder / "test_suite.py").write_text(textwrap.dedent(source))
     report = folder / "report.xml"
     env = {**os.environ, "PYTHONPATH": str(extra_path)}
@@ -132,15 +133,16 @@ def _run_suite(source: str, folder: Path, extra_path: Path) -> dict[str, str]:
         text=True,
         check=False,
     )
-    outcomes = {}
+    outcomes: dict[str, dict[str, str]] = {}
     for case in ElementTree.parse(report).getroot().iter("testcase"):
         failed = case.find("failure") is not None or case.find("error") is not None
-        outcomes[case.get("name")] = "failed" if failed else "passed"
+        by_name = outcomes.setdefault(case.get("classname").rpartition(".")[2], {})
+        by_name[case.get("name")] = "failed" if failed else "passed"
     return outcomes
 
 
 def test_the_suite_catches_a_plugin_that_breaks_the_rules(installed_fixture_plugins, tmp_path):
-    outcomes = _run_suite(ECHO_SUITE, tmp_path, installed_fixture_plugins)
+    outcomes = _run_suite(ECHO_SUITE, tmp_path, installed_fixture_plugins)["TestEcho"]
     # The echo fixture imports starlette eagerly and never reads its cancellation token.
     assert outcomes.pop("test_import_leaves_the_heavy_library_out") == "failed"
     assert outcomes.pop("test_honours_cancellation") == "failed"
@@ -159,3 +161,138 @@ def test_the_suite_catches_a_plugin_that_breaks_the_rules(installed_fixture_plug
             "test_unloads_and_loads_again",
         )
     }
+
+
+# A plugin that exists only to test the kit's own logic: a task that counts down in
+# steps of 10 ms, checking its cancellation token at every step (model "countdown") or
+# only before it starts (model "countdown-deaf").
+COUNTDOWN_PLUGIN = """
+import time
+
+from msgspec import Struct
+
+from altlas_sdk import Backend, LoadedModel, ModelSpec, TaskSpec, hookimpl
+from altlas_sdk.errors import InvalidInput
+
+
+class CountdownInput(Struct, kw_only=True, forbid_unknown_fields=True):
+    steps: int
+
+
+class CountdownOutput(Struct, kw_only=True):
+    done: int
+
+
+class CountdownModel(LoadedModel):
+    def __init__(self, every_step):
+        self.every_step = every_step
+
+    def infer(self, task, inputs, parameters, cancel):
+        if inputs.steps < 0:
+            raise InvalidInput("steps must not be negative", param="$.inputs.steps")
+        cancel.raise_if_cancelled()
+        for _ in range(inputs.steps):
+            if self.every_step:
+                cancel.raise_if_cancelled()
+            time.sleep(0.01)
+        return CountdownOutput(done=inputs.steps)
+
+
+class CountdownBackend(Backend):
+    name = "countdown"
+    tasks = ("countdown",)
+
+    def load(self, spec, files, policy):
+        return CountdownModel(spec.options["every_step"])
+
+
+@hookimpl
+def register_tasks(register):
+    register(TaskSpec("countdown", CountdownInput, CountdownOutput))
+
+
+@hookimpl
+def register_backends(register):
+    register(CountdownBackend())
+
+
+@hookimpl
+def register_catalog_entries(register):
+    for model_id, every_step in (("countdown", True), ("countdown-deaf", False)):
+        register(
+            ModelSpec(
+                id=model_id,
+                backend="countdown",
+                tasks=["countdown"],
+                source="package:altlas_fixture_countdown/__init__.py",
+                options={"every_step": every_step},
+            )
+        )
+"""
+
+COUNTDOWN_SUITE = """
+from altlas_sdk.testing import BackendConformance
+
+
+class TestCountdown(BackendConformance):
+    plugin = "fixture-countdown"
+    model_id = "countdown"
+    valid_inputs = {"steps": 2}
+    bad_inputs = {"steps": -1}
+    slow_inputs = {"steps": 1000}
+    heavy_modules = ("numpy",)
+
+    def check_output(self, output):
+        assert output.done == 2
+
+
+class TestCountdownDeaf(TestCountdown):
+    model_id = "countdown-deaf"
+    slow_inputs = {"steps": 50}
+"""
+
+
+def _install_countdown(tmp_path: Path) -> Path:
+    source = tmp_path / "countdown"
+    package = source / "altlas_fixture_countdown"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(COUNTDOWN_PLUGIN)
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        '[project]\nname = "altlas-fixture-countdown"\nversion = "0.1"\n'
+        'dependencies = ["altlas-sdk>=0.1,<0.2"]\n'
+        '[project.entry-points.altlas]\nfixture-countdown = "altlas_fixture_countdown"\n'
+        '[tool.hatch.build.targets.wheel]\npackages = ["altlas_fixture_countdown"]\n'
+    )
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+    )
+    return target
+
+
+def test_the_suite_cancels_a_slow_input_while_it_runs(tmp_path):
+    site = _install_countdown(tmp_path)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    outcomes = _run_suite(COUNTDOWN_SUITE, suite, site)
+    # Checking the token at every step conforms in full.
+    cooperative = outcomes["TestCountdown"]
+    assert len(cooperative) == 11 and set(cooperative.values()) == {"passed"}
+    # Checking it only before starting passes the cancelled-before test, not the slow one.
+    deaf = outcomes["TestCountdownDeaf"]
+    assert deaf.pop("test_honours_cancellation") == "failed"
+    assert len(deaf) == 10 and set(deaf.values()) == {"passed"}
