@@ -22,7 +22,12 @@ install_starter() {
     (
         cd "$ALTLAS_ROOT"
         _pip install --quiet -c constraints.txt -r requirements/torch.txt
-        _pip install --quiet -c constraints.txt -r requirements/starter.txt
+        # llama-cpp-python publishes no Linux wheel: build it once, portable, into a
+        # wheelhouse outside the clone (reused by later installs and CI runs).
+        local wheelhouse
+        wheelhouse="$(PYTHON="$VENV/bin/python" bash scripts/wheelhouse.sh)"
+        _pip install --quiet -c constraints.txt --find-links "$wheelhouse" \
+            -r requirements/starter.txt
         _pip install --quiet --no-deps -c constraints.txt -r requirements/no-deps.txt
     )
 }

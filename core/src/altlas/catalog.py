@@ -57,6 +57,11 @@ class Catalog:
         """Entries whose model serves ``task``, in catalog order."""
         return [entry for entry in self if task in entry.spec.tasks]
 
+    def replace(self, spec: ModelSpec) -> None:
+        """Swap the entry of ``spec.id`` for ``spec`` (new load options, say), keeping
+        who provided it. Takes effect at the model's next load."""
+        self._entries[spec.id] = CatalogEntry(spec, self.get(spec.id).provided_by)
+
 
 def build_catalog(registry: Registry, settings: Settings, resolver: ModelFilesResolver) -> Catalog:
     """Merge plugin entries, config-file entries and MODEL_DIR discoveries."""

@@ -62,6 +62,22 @@ class Usage(Struct, kw_only=True):
     total_tokens: int = 0
 
 
+class TopLogprob(Struct, kw_only=True):
+    """One candidate token at a position and its log-probability."""
+
+    token: str
+    logprob: float
+
+
+class TokenLogprob(Struct, kw_only=True):
+    """A generated token, its log-probability and the most likely candidates there
+    (``parameters.logprobs`` of them)."""
+
+    token: str
+    logprob: float
+    top_logprobs: list[TopLogprob] = []
+
+
 # --- text-generation ------------------------------------------------------------------
 
 
@@ -76,6 +92,9 @@ class GenerationParameters(Struct, kw_only=True, forbid_unknown_fields=True):
 
     ``None`` means "the backend's default". ``grammar`` is a GBNF grammar and
     ``json_schema`` a JSON Schema the output must follow, where the backend supports them.
+    ``logprobs``: return each generated token's log-probability and this many most
+    likely alternatives. ``raw``: send a ``text-generation`` prompt as is, even to a model
+    whose entry wraps prompts in its chat template (``None``: the entry decides).
     """
 
     max_tokens: Positive | None = None
@@ -91,6 +110,7 @@ class GenerationParameters(Struct, kw_only=True, forbid_unknown_fields=True):
     grammar: str | None = None
     json_schema: dict[str, Any] | None = None
     logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    raw: bool | None = None
 
 
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -102,6 +122,7 @@ class TextGenerationOutput(Struct, kw_only=True):
     text: str
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: list[TokenLogprob] | None = None
 
 
 # --- chat -----------------------------------------------------------------------------
@@ -126,6 +147,7 @@ class ChatOutput(Struct, kw_only=True):
     message: ChatMessage
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: list[TokenLogprob] | None = None
 
 
 # --- embedding ------------------------------------------------------------------------

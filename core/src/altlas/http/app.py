@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, http_error_handler
 from altlas.http.limits import BodySizeLimitMiddleware
-from altlas.http.routes import batch, docs, inference, models, system
+from altlas.http.routes import batch, docs, inference, models, openai, system
 from altlas.runtime import Runtime, get_runtime
 from altlas_sdk.errors import AltlasError
 
@@ -34,7 +34,14 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             await active.stop()
 
     app = Starlette(
-        routes=[*system.routes, *models.routes, *inference.routes, *batch.routes, *docs.routes],
+        routes=[
+            *system.routes,
+            *models.routes,
+            *inference.routes,
+            *batch.routes,
+            *docs.routes,
+            *openai.routes,
+        ],
         middleware=[Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)],
         exception_handlers={AltlasError: altlas_error_handler, HTTPException: http_error_handler},
         lifespan=lifespan,

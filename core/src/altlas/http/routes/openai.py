@@ -1,0 +1,192 @@
+"""The OpenAI-compatible API under ``/v1``: models, chat completions, completions and
+embeddings, served by whichever backend runs the named model.
+
+Requests and responses follow OpenAI's API reference (see :mod:`altlas.openai.types`);
+errors are the one error body, with OpenAI's statuses (:mod:`altlas.openai.errors`).
+A streamed request waits for its first chunk before it answers, so that an early
+failure (unknown model, full queue, bad input) is an ordinary error response; a failure
+after that ends the stream with an error event. When the client goes away, generation
+stops at the next token and the model's slot frees.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from altlas.http.bodies import require_json
+from altlas.http.errors import request_id_of
+from altlas.http.responses import MsgspecResponse
+from altlas.inference.stream import InferenceStream, first_chunk, stream_inference
+from altlas.openai import translate
+from altlas.openai.errors import decode_openai, openai_error, openai_route, sse_error_event
+from altlas.openai.streaming import DONE, ChatChunks, CompletionChunks
+from altlas.openai.types import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    Model,
+    ModelList,
+)
+from altlas_sdk import tasks
+from altlas_sdk.errors import AltlasError, InternalError, ModelNotFound, NotFound
+from altlas_sdk.wire import ModelInfo
+
+logger = logging.getLogger(__name__)
+
+# Models are "created" when the service started, as far as /v1/models can tell.
+_STARTED = int(time.time())
+_NOT_RUNNABLE = {"weights_missing", "unavailable"}
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _model(info: ModelInfo) -> Model:
+    loaded_at = info.status.loaded_at
+    created = int(loaded_at) if loaded_at else _STARTED
+    return Model(id=info.id, created=created, owned_by=info.provided_by)
+
+
+async def list_models(request: Request) -> Response:
+    """``GET /v1/models``: the models that can run now (weights present, backend
+    installed)."""
+    infos = request.app.state.runtime.models.list_models()
+    return MsgspecResponse(
+        ModelList(data=[_model(info) for info in infos if info.status.state not in _NOT_RUNNABLE])
+    )
+
+
+async def retrieve_model(request: Request) -> Response:
+    """``GET /v1/models/{model}``: one catalog model."""
+    model_id = request.path_params["model"]
+    try:
+        info = request.app.state.runtime.models.info(model_id)
+    except ModelNotFound:
+        raise NotFound(
+            f"model '{model_id}' not found; GET /v1/models lists the models",
+            param="model",
+            code="model_not_found",
+        ) from None
+    return MsgspecResponse(_model(info))
+
+
+async def _body(request: Request, kind: type) -> object:
+    require_json(request)
+    return decode_openai(await request.body(), kind)
+
+
+@openai_route({"$.inputs.messages": "$.messages", "$.inputs": "$.messages"})
+async def chat_completions(request: Request) -> Response:
+    """``POST /v1/chat/completions``."""
+    body = await _body(request, ChatCompletionRequest)
+    assert isinstance(body, ChatCompletionRequest)
+    service = request.app.state.runtime.inference
+    request_id = request_id_of(request.scope)
+    inference = translate.chat_request(body)
+    completion_id, created = f"chatcmpl-{request_id}", int(time.time())
+    if not body.stream:
+        response = await service.run_inference(inference, task=tasks.CHAT, request_id=request_id)
+        return MsgspecResponse(
+            translate.chat_completion(
+                response.outputs, id=completion_id, created=created, model=response.model_id
+            )
+        )
+    stream = await stream_inference(service, inference, task=tasks.CHAT, request_id=request_id)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunks = ChatChunks(completion_id, created, stream.model_id, include_usage)
+    return await _event_stream(request, stream, chunks.events, opening=chunks.opening())
+
+
+@openai_route({"$.inputs.prompt": "$.prompt", "$.inputs": "$.prompt"})
+async def completions(request: Request) -> Response:
+    """``POST /v1/completions``."""
+    body = await _body(request, CompletionRequest)
+    assert isinstance(body, CompletionRequest)
+    service = request.app.state.runtime.inference
+    request_id = request_id_of(request.scope)
+    inference = translate.completion_request(body)
+    prompt = inference.inputs["prompt"]
+    completion_id, created = f"cmpl-{request_id}", int(time.time())
+    task = tasks.TEXT_GENERATION
+    if not body.stream:
+        response = await service.run_inference(inference, task=task, request_id=request_id)
+        return MsgspecResponse(
+            translate.completion(
+                response.outputs,
+                id=completion_id,
+                created=created,
+                model=response.model_id,
+                echo=prompt if body.echo else None,
+            )
+        )
+    stream = await stream_inference(service, inference, task=task, request_id=request_id)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunks = CompletionChunks(completion_id, created, stream.model_id, include_usage)
+    opening = chunks.echo(prompt) if body.echo else None
+    return await _event_stream(request, stream, chunks.events, opening=opening)
+
+
+@openai_route({"$.inputs.texts": "$.input", "$.inputs": "$.input"})
+async def embeddings(request: Request) -> Response:
+    """``POST /v1/embeddings``: served by any model with the ``embedding`` task."""
+    body = await _body(request, EmbeddingRequest)
+    assert isinstance(body, EmbeddingRequest)
+    service = request.app.state.runtime.inference
+    response = await service.run_inference(
+        translate.embedding_request(body),
+        task=tasks.EMBEDDING,
+        request_id=request_id_of(request.scope),
+    )
+    return MsgspecResponse(translate.embeddings(response.outputs, body, model=response.model_id))
+
+
+async def _event_stream(
+    request: Request,
+    stream: InferenceStream,
+    events: Callable[..., list[bytes]],
+    *,
+    opening: bytes | None,
+) -> Response:
+    # The first chunk before the 200: an early failure is an ordinary error response.
+    try:
+        first, rest = await first_chunk(stream)
+    except BaseException:
+        await stream.aclose()
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if opening is not None:
+                yield opening
+            if first is not None:
+                for event in events(first):
+                    yield event
+            async for chunk in rest:
+                for event in events(chunk):
+                    yield event
+            yield DONE
+        except AltlasError as error:
+            yield sse_error_event(openai_error(error), request)
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            logger.exception("stream %s failed (error id %s)", stream.request_id, error_id)
+            yield sse_error_event(InternalError(error_id), request)
+        finally:
+            # Client gone or stream over: stop generating and free the model's slot.
+            await stream.aclose()
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+routes = [
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/completions", completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+]

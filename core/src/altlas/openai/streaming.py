@@ -1,0 +1,111 @@
+"""Server-sent events in OpenAI's streaming format.
+
+Each event is ``data: <json>`` and a blank line; the stream ends with ``data: [DONE]``.
+A chat stream opens with a chunk whose delta carries the role, then one chunk per piece
+of text, then a chunk with an empty delta and the ``finish_reason``, then (with
+``stream_options.include_usage``) a chunk with no choices and the ``usage``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from altlas.openai.translate import chat_logprobs, completion_logprobs, finish_reason, usage
+from altlas.openai.types import (
+    ChatCompletionChunk,
+    ChoiceDelta,
+    ChunkChoice,
+    Completion,
+    CompletionChoice,
+)
+from altlas_sdk.tasks import ChatOutput, TextGenerationOutput
+
+#: The event that ends every successful stream.
+DONE = b"data: [DONE]\n\n"
+
+_encoder = msgspec.json.Encoder()
+
+
+def sse(payload: msgspec.Struct) -> bytes:
+    """One ``data:`` event."""
+    return b"data: " + _encoder.encode(payload) + b"\n\n"
+
+
+@dataclass
+class ChatChunks:
+    """Turns ``chat`` output chunks into chat completion chunk events."""
+
+    id: str
+    created: int
+    model: str
+    include_usage: bool
+
+    def _chunk(self, choices: list[ChunkChoice], **fields: object) -> bytes:
+        return sse(
+            ChatCompletionChunk(
+                id=self.id, created=self.created, model=self.model, choices=choices, **fields
+            )
+        )
+
+    def opening(self) -> bytes:
+        """The first event: the assistant's role, no text yet."""
+        return self._chunk([ChunkChoice(index=0, delta=ChoiceDelta(role="assistant", content=""))])
+
+    def events(self, output: ChatOutput) -> list[bytes]:
+        """The events for one output chunk: its text, and the end when it is the last."""
+        events = []
+        if output.message.content or output.logprobs:
+            delta = ChoiceDelta(content=output.message.content)
+            logprobs = chat_logprobs(output.logprobs)
+            events.append(self._chunk([ChunkChoice(index=0, delta=delta, logprobs=logprobs)]))
+        if output.finish_reason is not None:
+            reason = finish_reason(output.finish_reason)
+            events.append(
+                self._chunk([ChunkChoice(index=0, delta=ChoiceDelta(), finish_reason=reason)])
+            )
+            if self.include_usage:
+                events.append(self._chunk([], usage=usage(output.usage)))
+        return events
+
+
+@dataclass
+class CompletionChunks:
+    """Turns ``text-generation`` output chunks into completion events (each chunk is a
+    ``text_completion`` object holding a piece of the text)."""
+
+    id: str
+    created: int
+    model: str
+    include_usage: bool
+    offset: int = 0
+
+    def _chunk(self, choices: list[CompletionChoice], **fields: object) -> bytes:
+        return sse(
+            Completion(
+                id=self.id, created=self.created, model=self.model, choices=choices, **fields
+            )
+        )
+
+    def echo(self, prompt: str) -> bytes:
+        """The prompt as the first piece of text (``echo: true``)."""
+        self.offset += len(prompt)
+        return self._chunk([CompletionChoice(index=0, text=prompt, finish_reason=None)])
+
+    def events(self, output: TextGenerationOutput) -> list[bytes]:
+        """The events for one output chunk: its text, and the end when it is the last."""
+        events = []
+        if output.text or output.logprobs:
+            logprobs = completion_logprobs(output.logprobs, self.offset)
+            self.offset += len(output.text)
+            choice = CompletionChoice(
+                index=0, text=output.text, finish_reason=None, logprobs=logprobs
+            )
+            events.append(self._chunk([choice]))
+        if output.finish_reason is not None:
+            reason = finish_reason(output.finish_reason)
+            events.append(self._chunk([CompletionChoice(index=0, text="", finish_reason=reason)]))
+            if self.include_usage:
+                events.append(self._chunk([], usage=usage(output.usage)))
+        return events

@@ -1,0 +1,300 @@
+"""From OpenAI requests to the service's inference requests, and back from task outputs.
+
+A chat completion runs the ``chat`` task, a completion ``text-generation`` (with
+``raw``: OpenAI's completions continue the prompt as is), an embedding request the
+``embedding`` task. What a request asks for that the service cannot do (``n > 1``,
+tools, ``logit_bias``...) is a 400 naming the field, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+from altlas.openai.types import (
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionMessage,
+    ChatCompletionRequest,
+    ChatLogprobs,
+    ChatTokenLogprob,
+    Completion,
+    CompletionChoice,
+    CompletionLogprobs,
+    CompletionRequest,
+    CompletionUsage,
+    CreateEmbeddingResponse,
+    Embedding,
+    EmbeddingRequest,
+    EmbeddingUsage,
+    OpenAIFinishReason,
+    TopLogprobEntry,
+)
+from altlas_sdk import InferenceRequest
+from altlas_sdk.errors import BadRequest
+from altlas_sdk.tasks import (
+    CHAT,
+    EMBEDDING,
+    TEXT_GENERATION,
+    ChatOutput,
+    EmbeddingOutput,
+    TextGenerationOutput,
+    TokenLogprob,
+    Usage,
+)
+
+# Sampling fields that pass through unchanged when set.
+_SAMPLING = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "grammar",
+)
+
+
+def _unsupported(param: str, message: str) -> BadRequest:
+    return BadRequest(message, param=param, code="unsupported_parameter")
+
+
+def _sampling(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
+    if body.n != 1:
+        raise _unsupported("$.n", "only n = 1 is supported; send one request per completion")
+    if body.logit_bias:
+        raise _unsupported("$.logit_bias", "logit_bias is not supported")
+    parameters = {name: getattr(body, name) for name in _SAMPLING}
+    if isinstance(body.stop, str):
+        parameters["stop"] = [body.stop]
+    elif body.stop is not None:
+        parameters["stop"] = body.stop
+    return {name: value for name, value in parameters.items() if value is not None}
+
+
+# --- requests ---------------------------------------------------------------------
+
+
+def chat_request(body: ChatCompletionRequest) -> InferenceRequest:
+    """The ``chat`` request for an OpenAI chat completion request."""
+    if body.tools or body.functions:
+        param = "$.tools" if body.tools else "$.functions"
+        raise _unsupported(param, "tool and function calling are not supported")
+    parameters = _sampling(body)
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is not None:
+        parameters["max_tokens"] = max_tokens
+    if body.top_logprobs is not None and not body.logprobs:
+        raise BadRequest("top_logprobs needs logprobs: true", param="$.top_logprobs")
+    if body.logprobs:
+        parameters["logprobs"] = body.top_logprobs or 0
+    format_ = body.response_format
+    if format_ is not None and format_.type == "json_object":
+        parameters["json_schema"] = {"type": "object"}
+    elif format_ is not None and format_.type == "json_schema":
+        if format_.json_schema is None:
+            raise BadRequest(
+                "response_format of type json_schema needs json_schema",
+                param="$.response_format.json_schema",
+            )
+        parameters["json_schema"] = format_.json_schema.schema or {"type": "object"}
+    messages = []
+    for index, message in enumerate(body.messages):
+        role = "system" if message.role == "developer" else message.role
+        messages.append({"role": role, "content": _text_of(message.content, index)})
+    return InferenceRequest(
+        model_id=body.model, task=CHAT, inputs={"messages": messages}, parameters=parameters
+    )
+
+
+def _text_of(content: Any, index: int) -> str:
+    if isinstance(content, str):
+        return content
+    if content is None:
+        raise BadRequest(
+            "message content is required (tool calls are not supported)",
+            param=f"$.messages[{index}].content",
+        )
+    texts = []
+    for position, part in enumerate(content):
+        if part.type != "text" or part.text is None:
+            raise _unsupported(
+                f"$.messages[{index}].content[{position}]",
+                f"content parts of type '{part.type}' are not supported; send text",
+            )
+        texts.append(part.text)
+    return "\n".join(texts)
+
+
+def completion_request(body: CompletionRequest) -> InferenceRequest:
+    """The ``text-generation`` request for an OpenAI (legacy) completion request."""
+    if body.suffix is not None:
+        raise _unsupported("$.suffix", "suffix (fill-in-the-middle) is not supported")
+    if body.best_of not in (None, 1):
+        raise _unsupported("$.best_of", "only best_of = 1 is supported")
+    prompt = body.prompt
+    if isinstance(prompt, list):
+        if len(prompt) != 1 or not isinstance(prompt[0], str):
+            raise _unsupported(
+                "$.prompt",
+                "prompt must be a string or a list of one string; token ids "
+                "and several prompts are not supported",
+            )
+        prompt = prompt[0]
+    parameters = _sampling(body)
+    parameters["raw"] = True
+    if body.max_tokens is not None:
+        parameters["max_tokens"] = body.max_tokens
+    if body.logprobs is not None:
+        parameters["logprobs"] = body.logprobs
+    return InferenceRequest(
+        model_id=body.model,
+        task=TEXT_GENERATION,
+        inputs={"prompt": prompt},
+        parameters=parameters,
+    )
+
+
+def embedding_request(body: EmbeddingRequest) -> InferenceRequest:
+    """The ``embedding`` request for an OpenAI embedding request."""
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts:
+        raise BadRequest("input must not be empty", param="$.input")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise _unsupported(
+                f"$.input[{index}]", "input must be text; token-id input is not supported"
+            )
+    return InferenceRequest(model_id=body.model, task=EMBEDDING, inputs={"texts": texts})
+
+
+# --- responses --------------------------------------------------------------------
+
+
+def finish_reason(reason: str | None) -> OpenAIFinishReason:
+    """OpenAI's finish reason for a task's: ``length``, else ``stop``."""
+    return "length" if reason == "length" else "stop"
+
+
+def usage(counts: Usage | None) -> CompletionUsage:
+    """OpenAI's usage object."""
+    counts = counts or Usage()
+    return CompletionUsage(
+        prompt_tokens=counts.prompt_tokens,
+        completion_tokens=counts.completion_tokens,
+        total_tokens=counts.total_tokens,
+    )
+
+
+def chat_logprobs(logprobs: list[TokenLogprob] | None) -> ChatLogprobs | None:
+    """OpenAI's chat ``logprobs`` object."""
+    if logprobs is None:
+        return None
+    return ChatLogprobs(
+        content=[
+            ChatTokenLogprob(
+                token=item.token,
+                logprob=item.logprob,
+                bytes=list(item.token.encode("utf-8")),
+                top_logprobs=[
+                    TopLogprobEntry(
+                        token=top.token, logprob=top.logprob, bytes=list(top.token.encode("utf-8"))
+                    )
+                    for top in item.top_logprobs
+                ],
+            )
+            for item in logprobs
+        ]
+    )
+
+
+def completion_logprobs(
+    logprobs: list[TokenLogprob] | None, offset: int
+) -> CompletionLogprobs | None:
+    """OpenAI's completion ``logprobs`` object; ``offset`` is where the generated text
+    starts in the returned text (the prompt's length when echoed)."""
+    if logprobs is None:
+        return None
+    offsets = []
+    for item in logprobs:
+        offsets.append(offset)
+        offset += len(item.token)
+    return CompletionLogprobs(
+        tokens=[item.token for item in logprobs],
+        token_logprobs=[item.logprob for item in logprobs],
+        top_logprobs=[{top.token: top.logprob for top in item.top_logprobs} for item in logprobs],
+        text_offset=offsets,
+    )
+
+
+def chat_completion(output: ChatOutput, *, id: str, created: int, model: str) -> ChatCompletion:
+    """The chat completion object for a ``chat`` output."""
+    return ChatCompletion(
+        id=id,
+        created=created,
+        model=model,
+        choices=[
+            ChatChoice(
+                index=0,
+                message=ChatCompletionMessage(content=output.message.content),
+                finish_reason=finish_reason(output.finish_reason),
+                logprobs=chat_logprobs(output.logprobs),
+            )
+        ],
+        usage=usage(output.usage),
+    )
+
+
+def completion(
+    output: TextGenerationOutput, *, id: str, created: int, model: str, echo: str | None
+) -> Completion:
+    """The completion object for a ``text-generation`` output (``echo``: the prompt to
+    put before the text)."""
+    prefix = echo or ""
+    return Completion(
+        id=id,
+        created=created,
+        model=model,
+        choices=[
+            CompletionChoice(
+                index=0,
+                text=prefix + output.text,
+                finish_reason=finish_reason(output.finish_reason),
+                logprobs=completion_logprobs(output.logprobs, len(prefix)),
+            )
+        ],
+        usage=usage(output.usage),
+    )
+
+
+def embeddings(
+    output: EmbeddingOutput, body: EmbeddingRequest, *, model: str
+) -> CreateEmbeddingResponse:
+    """The embedding list for an ``embedding`` output, as floats or base64."""
+    if body.dimensions is not None and body.dimensions != output.dimensions:
+        raise _unsupported(
+            "$.dimensions",
+            f"model '{model}' gives {output.dimensions} dimensions; "
+            f"it cannot shorten them to {body.dimensions}",
+        )
+    data = [
+        Embedding(
+            index=index,
+            embedding=_base64(vector) if body.encoding_format == "base64" else vector,
+        )
+        for index, vector in enumerate(output.embeddings)
+    ]
+    counts = output.usage or Usage()
+    return CreateEmbeddingResponse(
+        data=data,
+        model=model,
+        usage=EmbeddingUsage(prompt_tokens=counts.prompt_tokens, total_tokens=counts.total_tokens),
+    )
+
+
+def _base64(vector: list[float]) -> str:
+    # OpenAI's base64 encoding: the little-endian float32 bytes of the vector.
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")

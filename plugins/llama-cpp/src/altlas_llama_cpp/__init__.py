@@ -1,0 +1,36 @@
+"""altlas plugin: GGUF models through llama.cpp (text generation, chat, embeddings).
+
+Importing this package imports neither llama_cpp nor numpy: they load when a model does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from altlas_llama_cpp.backend import LlamaCppBackend
+from altlas_llama_cpp.catalog import DEFAULT_MODELS
+from altlas_sdk import Backend, ModelSpec, hookimpl
+
+if TYPE_CHECKING:
+    from altlas.runtime import Runtime
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def register_backends(register: Callable[[Backend], None]) -> None:
+    register(LlamaCppBackend())
+
+
+@hookimpl
+def register_catalog_entries(register: Callable[[ModelSpec], None]) -> None:
+    for spec in DEFAULT_MODELS:
+        register(spec)
+
+
+@hookimpl
+def register_facades(register: Callable[[str, Callable[[Runtime], object]], None]) -> None:
+    from altlas_llama_cpp.adapter import LlamaCppAdapter
+
+    register("llama_cpp_adapter", LlamaCppAdapter)
