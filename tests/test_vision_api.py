@@ -9,6 +9,7 @@ example) and JSON with base64 images both work, on the task routes and on
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib.util
 import io
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import numpy as np
 import pytest
 import uvicorn
@@ -29,6 +31,7 @@ from skimage import data as samples
 from altlas.config import Settings
 from altlas.http.app import create_app
 from altlas.runtime import Runtime
+from altlas_sdk.errors import AltlasError
 from altlas_sdk.vision.masks import decode_mask
 from altlas_sdk.vision.tasks import Mask
 
@@ -441,3 +444,59 @@ def test_the_vision_tasks_are_listed(http: httpx.Client) -> None:
     text = response.text
     for task in ("object-detection", "ocr", "image-classification", "image-segmentation"):
         assert task in text
+
+
+# --- in-process -----------------------------------------------------------------------
+
+
+def test_the_in_process_vision_manager(make_runtime, tmp_path: Path) -> None:
+    from altlas import get_vision_model_manager
+    from altlas.runtime import set_runtime
+    from altlas_sdk.errors import BadRequest, ModelNotFound, WeightsMissing
+
+    runtime = make_runtime(USE_GPU="false")
+    set_runtime(runtime)
+    note = tmp_path / "note.png"
+    note.write_bytes(rendered_text(["Deliver by Friday"]))
+
+    async def scenario() -> dict:
+        vision = get_vision_model_manager()
+        results: dict = {"models": {spec.id for spec in vision.list_models()}}
+        results["status"] = await vision.load_model("yolo11n-pose", "yolo", {"image_size": 640})
+        results["detected"] = await vision.detect_objects(
+            image_data=BUS, model_id="yolo11n-pose", confidence=0.5
+        )
+        results["text"] = await vision.recognize_text(image_data=note)
+        results["labels"] = await vision.classify_image(
+            encode(Image.fromarray(samples.coffee()), "JPEG"), top_k=1
+        )
+        results["segments"] = await vision.segment_image(disc()[0])
+        for call in (
+            vision.load_model("yolo11n-pose", "rapidocr"),
+            vision.load_model("yolo-v8", "yolo"),
+            vision.load_model("no-such-model"),
+            vision.detect_objects(image_data=b"", model_id="yolo11n-pose"),
+        ):
+            try:
+                await call
+            except AltlasError as error:
+                results.setdefault("errors", []).append(error)
+        await runtime.stop()
+        return results
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        set_runtime(None)
+    assert {"yolo11n-pose", "pp-ocrv6", "efficientnet-lite0", "u2netp"} <= results["models"]
+    assert results["status"].state == "loaded"
+    assert len(people(msgspec.to_builtins(results["detected"]))) == 3
+    assert results["text"].text == "Deliver by Friday"
+    assert results["labels"].labels[0].label == "espresso"
+    assert {s.label for s in results["segments"].segments} == {"foreground", "background"}
+    wrong_kind, no_weights, unknown, empty = results["errors"]
+    assert isinstance(wrong_kind, BadRequest) and "'yolo' backend" in wrong_kind.message
+    # The design document's own example id: its weights are the user's to supply.
+    assert isinstance(no_weights, WeightsMissing) and "yolov8n.pt" in no_weights.message
+    assert isinstance(unknown, ModelNotFound)
+    assert empty.code == "empty_image"

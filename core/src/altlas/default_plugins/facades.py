@@ -14,3 +14,7 @@ def register_facades(register: Callable[[str, Callable[[Any], object]], None]) -
     from altlas.monitor import ResourceMonitor
 
     register("resource_monitor", ResourceMonitor)
+
+    from altlas.facades.vision import VisionModelManager
+
+    register("vision_model_manager", VisionModelManager)
