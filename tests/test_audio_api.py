@@ -8,7 +8,9 @@ Each model loads once for the module.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import threading
 import time
 import wave
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 
 import httpx
 import numpy as np
+import openai
 import pytest
 import uvicorn
 
@@ -297,3 +300,144 @@ def test_two_voices_diarize_into_two_speakers_with_correct_turns(http: httpx.Cli
     assert [turn["speaker"] for turn in turns] == [f"SPEAKER_0{who}" for who, _, _ in truth]
     for turn, (_, start, end) in zip(turns, truth, strict=True):
         assert abs(turn["start"] - start) < 0.3 and abs(turn["end"] - end) < 0.3
+
+
+# --- OpenAI-compatible routes, with the official client ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def openai_client(base_url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(api_key="unused", base_url=f"{base_url}/v1", max_retries=0) as client:
+        yield client
+
+
+def test_openai_speech_and_transcription_round_trip(openai_client: openai.OpenAI) -> None:
+    spoken = openai_client.audio.speech.create(
+        model=VOICE, voice="alloy", input=SENTENCE, response_format="mp3"
+    ).read()
+    assert spoken[:3] == b"ID3" or spoken[0] == 0xFF  # an MP3 stream
+    transcript = openai_client.audio.transcriptions.create(
+        model=WHISPER, file=("speech.mp3", spoken)
+    )
+    assert word_error_rate(SENTENCE, transcript.text) <= 0.15, transcript.text
+
+
+def test_openai_model_names_mean_the_default_model(
+    openai_client: openai.OpenAI, speech: bytes
+) -> None:
+    transcript = openai_client.audio.transcriptions.create(
+        model="whisper-1", file=("speech.wav", speech), response_format="text"
+    )
+    assert isinstance(transcript, str) and transcript.endswith("\n")
+    assert word_error_rate(SENTENCE, transcript) <= 0.15
+
+
+def test_openai_transcript_formats(openai_client: openai.OpenAI, speech: bytes) -> None:
+    verbose = openai_client.audio.transcriptions.create(
+        model=WHISPER,
+        file=("speech.wav", speech),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+        language="en",
+        temperature=0.0,
+        prompt="A pangram about a fox.",
+    )
+    assert verbose.language == "en" and verbose.duration > 2
+    assert verbose.segments and verbose.segments[0].start < verbose.segments[0].end
+    assert len(verbose.words) >= 8 and verbose.words[1].start >= verbose.words[0].start
+
+    srt = openai_client.audio.transcriptions.create(
+        model=WHISPER, file=("speech.wav", speech), response_format="srt"
+    )
+    assert srt.startswith("1\n00:00:0") and " --> " in srt
+    vtt = openai_client.audio.transcriptions.create(
+        model=WHISPER, file=("speech.wav", speech), response_format="vtt"
+    )
+    assert vtt.startswith("WEBVTT\n\n00:00:0")
+    assert word_error_rate(SENTENCE, srt.split("\n", 2)[2]) <= 0.15
+
+
+# The openai client marks its translations resource deprecated; the route is still OpenAI's.
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
+def test_openai_translation_gives_english(openai_client: openai.OpenAI, speech: bytes) -> None:
+    translation = openai_client.audio.translations.create(
+        model=WHISPER, file=("speech.wav", speech)
+    )
+    assert word_error_rate(SENTENCE, translation.text) <= 0.25, translation.text
+
+
+@pytest.mark.parametrize("audio_format", ["mp3", "opus", "aac", "flac", "wav"])
+def test_openai_speech_formats_decode(openai_client: openai.OpenAI, audio_format: str) -> None:
+    from altlas_sdk.audio.decode import decode_audio
+
+    spoken = openai_client.audio.speech.create(
+        model=VOICE, voice="alloy", input="Hello there.", response_format=audio_format
+    ).read()
+    clip = decode_audio(spoken, sample_rate=None)
+    assert 0.5 < clip.duration < 3 and not clip.is_silent()
+
+
+def test_openai_speech_pcm_is_24_khz(openai_client: openai.OpenAI) -> None:
+    pcm = openai_client.audio.speech.create(
+        model=VOICE, voice="alloy", input="Hello there.", response_format="pcm"
+    ).read()
+    wav = openai_client.audio.speech.create(
+        model=VOICE, voice="alloy", input="Hello there.", response_format="wav"
+    ).read()
+    from altlas_sdk.audio.decode import decode_audio
+
+    native = decode_audio(wav, sample_rate=None)
+    assert native.sample_rate == 22050
+    # Same text, resampled from the voice's 22,050 Hz to OpenAI's 24 kHz (Piper varies
+    # a little from one run to the next).
+    assert len(pcm) / 2 / 24000 == pytest.approx(native.duration, rel=0.2)
+
+
+def test_openai_speech_streams_sentence_by_sentence(openai_client: openai.OpenAI) -> None:
+    text = " ".join(LINES)
+    with openai_client.audio.speech.with_streaming_response.create(
+        model=VOICE, voice="alloy", input=text, response_format="pcm", speed=1.25
+    ) as response:
+        assert response.headers["content-type"] == "audio/pcm"
+        pieces = [piece for piece in response.iter_bytes() if piece]
+    assert len(pieces) >= 4
+    assert sum(len(piece) for piece in pieces) / 2 / 24000 > 5
+
+
+def test_openai_speech_as_server_sent_events(base_url: str) -> None:
+    body = {
+        "model": VOICE,
+        "voice": "alloy",
+        "input": "One. Two.",
+        "response_format": "pcm",
+        "stream_format": "sse",
+    }
+    with httpx.stream("POST", f"{base_url}/v1/audio/speech", json=body, timeout=60) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [
+            json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")
+        ]
+    assert [e["type"] for e in events][-1] == "speech.audio.done"
+    deltas = [e for e in events if e["type"] == "speech.audio.delta"]
+    assert len(deltas) >= 2 and all(base64.b64decode(e["audio"]) for e in deltas)
+
+
+def test_openai_errors(openai_client: openai.OpenAI, speech: bytes) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        openai_client.audio.transcriptions.create(model="no-such-model", file=("a.wav", speech))
+    assert missing.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad_audio:
+        openai_client.audio.transcriptions.create(model=WHISPER, file=("a.wav", b"not audio"))
+    assert bad_audio.value.body["param"] == "file"
+    assert "not a readable audio file" in bad_audio.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as bad_language:
+        openai_client.audio.transcriptions.create(
+            model=WHISPER, file=("a.wav", speech), language="xx"
+        )
+    assert bad_language.value.body["param"] == "language"
+    with pytest.raises(openai.BadRequestError) as bad_speed:
+        openai_client.audio.speech.create(model=VOICE, voice="alloy", input="Hi.", speed=9)
+    assert bad_speed.value.body["param"] == "$.speed"
+    with pytest.raises(openai.BadRequestError) as bad_voice:
+        openai_client.audio.speech.create(model=VOICE, voice="nobody", input="Hi.")
+    assert bad_voice.value.body["param"] == "$.voice"

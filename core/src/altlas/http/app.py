@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, http_error_handler
 from altlas.http.limits import BodySizeLimitMiddleware
-from altlas.http.routes import batch, docs, inference, models, openai, system
+from altlas.http.routes import batch, docs, inference, models, openai, openai_audio, system
 from altlas.runtime import Runtime, get_runtime
 from altlas_sdk.errors import AltlasError
 
@@ -41,6 +41,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             *batch.routes,
             *docs.routes,
             *openai.routes,
+            *openai_audio.routes,
         ],
         middleware=[Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)],
         exception_handlers={AltlasError: altlas_error_handler, HTTPException: http_error_handler},

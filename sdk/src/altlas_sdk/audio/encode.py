@@ -112,3 +112,34 @@ def _encode_compressed(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return buffer.getvalue()
+
+
+class Pcm16Resampler:
+    """Resamples a stream of 16-bit mono PCM chunks, keeping the filter's state between
+    them so that chunk boundaries leave no clicks. ``flush()`` returns the tail."""
+
+    def __init__(self, source_rate: int, target_rate: int) -> None:
+        av: Any = _import_av()
+        self.source_rate = source_rate
+        self._av = av
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=target_rate)
+
+    def feed(self, pcm: bytes) -> bytes:
+        """Resampled PCM for ``pcm`` (some samples may wait for the next chunk)."""
+        import numpy as np
+
+        if not pcm:
+            return b""
+        frame = self._av.AudioFrame.from_ndarray(
+            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = self.source_rate
+        return b"".join(
+            bytes(out.planes[0])[: out.samples * 2] for out in self._resampler.resample(frame)
+        )
+
+    def flush(self) -> bytes:
+        """The samples still held by the filter."""
+        return b"".join(
+            bytes(out.planes[0])[: out.samples * 2] for out in self._resampler.resample(None)
+        )
