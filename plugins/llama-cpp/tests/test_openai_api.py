@@ -337,6 +337,23 @@ def test_client_going_away_stops_generation_and_frees_the_model(server, http):
     assert after.json()["timing"]["queue_ms"] < 5000
 
 
+def test_client_gone_before_a_plain_reply_stops_generation_too(server, http):
+    request = {"model": MODEL, "messages": QUESTION[1:], "max_tokens": 1500, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.url}/v1/chat/completions", json=request, timeout=0.5)
+    after = http.post(
+        "/api/inference/",
+        json={
+            "model_id": MODEL,
+            "task": "chat",
+            "inputs": QUESTION,
+            "parameters": {"max_tokens": 2},
+        },
+    )
+    assert after.status_code == 200
+    assert after.json()["timing"]["queue_ms"] < 5000
+
+
 def test_backend_failure_mid_stream_ends_with_an_error_event(server, client, monkeypatch):
     model = server.runtime.models.loaded_model(MODEL)
     real_stream = model.stream

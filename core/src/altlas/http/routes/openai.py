@@ -21,15 +21,21 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from altlas.http.bodies import require_json
+from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import request_id_of
+from altlas.http.openapi import REF_TEMPLATE, describe
 from altlas.http.responses import MsgspecResponse
 from altlas.inference.stream import InferenceStream, first_chunk, stream_inference
 from altlas.openai import translate
 from altlas.openai.errors import decode_openai, openai_error, openai_route, sse_error_event
 from altlas.openai.streaming import DONE, ChatChunks, CompletionChunks
 from altlas.openai.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
     ChatCompletionRequest,
+    Completion,
     CompletionRequest,
+    CreateEmbeddingResponse,
     EmbeddingRequest,
     Model,
     ModelList,
@@ -44,6 +50,23 @@ logger = logging.getLogger(__name__)
 _STARTED = int(time.time())
 _NOT_RUNNABLE = {"weights_missing", "unavailable"}
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Statuses a /v1 inference route answers besides the common ones: no such model, a model
+# that cannot run, a full queue, no memory for it.
+_ERRORS = (404, 409, 503, 507)
+_TAGS = ("openai",)
+
+
+def _json_or_events(response: type, chunk: type) -> dict[str, object]:
+    """The 200 of a route that answers JSON, or server-sent events with ``stream``."""
+    return {
+        "application/json": {"schema": {"$ref": REF_TEMPLATE.format(name=response.__name__)}},
+        "text/event-stream": {
+            "schema": {
+                "type": "string",
+                "description": f"`data: <{chunk.__name__}>` events, then `data: [DONE]`",
+            }
+        },
+    }
 
 
 def _model(info: ModelInfo) -> Model:
@@ -52,6 +75,7 @@ def _model(info: ModelInfo) -> Model:
     return Model(id=info.id, created=created, owned_by=info.provided_by)
 
 
+@describe(response=ModelList, tags=_TAGS)
 async def list_models(request: Request) -> Response:
     """``GET /v1/models``: the models that can run now (weights present, backend
     installed)."""
@@ -61,6 +85,7 @@ async def list_models(request: Request) -> Response:
     )
 
 
+@describe(response=Model, errors=[404], tags=_TAGS)
 async def retrieve_model(request: Request) -> Response:
     """``GET /v1/models/{model}``: one catalog model."""
     model_id = request.path_params["model"]
@@ -80,6 +105,13 @@ async def _body(request: Request, kind: type) -> object:
     return decode_openai(await request.body(), kind)
 
 
+@describe(
+    request=ChatCompletionRequest,
+    response_content=_json_or_events(ChatCompletion, ChatCompletionChunk),
+    components=[ChatCompletion, ChatCompletionChunk],
+    errors=_ERRORS,
+    tags=_TAGS,
+)
 @openai_route({"$.inputs.messages": "$.messages", "$.inputs": "$.messages"})
 async def chat_completions(request: Request) -> Response:
     """``POST /v1/chat/completions``."""
@@ -90,7 +122,9 @@ async def chat_completions(request: Request) -> Response:
     inference = translate.chat_request(body)
     completion_id, created = f"chatcmpl-{request_id}", int(time.time())
     if not body.stream:
-        response = await service.run_inference(inference, task=tasks.CHAT, request_id=request_id)
+        response = await until_disconnected(
+            request, service.run_inference(inference, task=tasks.CHAT, request_id=request_id)
+        )
         return MsgspecResponse(
             translate.chat_completion(
                 response.outputs, id=completion_id, created=created, model=response.model_id
@@ -102,6 +136,13 @@ async def chat_completions(request: Request) -> Response:
     return await _event_stream(request, stream, chunks.events, opening=chunks.opening())
 
 
+@describe(
+    request=CompletionRequest,
+    response_content=_json_or_events(Completion, Completion),
+    components=[Completion],
+    errors=_ERRORS,
+    tags=_TAGS,
+)
 @openai_route({"$.inputs.prompt": "$.prompt", "$.inputs": "$.prompt"})
 async def completions(request: Request) -> Response:
     """``POST /v1/completions``."""
@@ -114,7 +155,9 @@ async def completions(request: Request) -> Response:
     completion_id, created = f"cmpl-{request_id}", int(time.time())
     task = tasks.TEXT_GENERATION
     if not body.stream:
-        response = await service.run_inference(inference, task=task, request_id=request_id)
+        response = await until_disconnected(
+            request, service.run_inference(inference, task=task, request_id=request_id)
+        )
         return MsgspecResponse(
             translate.completion(
                 response.outputs,
@@ -131,16 +174,20 @@ async def completions(request: Request) -> Response:
     return await _event_stream(request, stream, chunks.events, opening=opening)
 
 
+@describe(request=EmbeddingRequest, response=CreateEmbeddingResponse, errors=_ERRORS, tags=_TAGS)
 @openai_route({"$.inputs.texts": "$.input", "$.inputs": "$.input"})
 async def embeddings(request: Request) -> Response:
     """``POST /v1/embeddings``: served by any model with the ``embedding`` task."""
     body = await _body(request, EmbeddingRequest)
     assert isinstance(body, EmbeddingRequest)
     service = request.app.state.runtime.inference
-    response = await service.run_inference(
-        translate.embedding_request(body),
-        task=tasks.EMBEDDING,
-        request_id=request_id_of(request.scope),
+    response = await until_disconnected(
+        request,
+        service.run_inference(
+            translate.embedding_request(body),
+            task=tasks.EMBEDDING,
+            request_id=request_id_of(request.scope),
+        ),
     )
     return MsgspecResponse(translate.embeddings(response.outputs, body, model=response.model_id))
 
