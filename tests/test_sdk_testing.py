@@ -68,6 +68,20 @@ class TestFixtures:
         assert response.json()["outputs"]["tensors"]["y"]["data"] == [[3.0]]
 
 
+def test_server_url_is_a_real_uvicorn_server(altlas_server_url, altlas_runtime):
+    import httpx
+
+    assert httpx.get(f"{altlas_server_url}/healthz").json() == {"status": "ok"}
+    response = httpx.post(
+        f"{altlas_server_url}/api/inference/",
+        json={"model_id": "all-minilm-l6-v2", "inputs": ["a cat", "a kitten"]},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"]["dimensions"] == 384
+    assert altlas_runtime.started
+
+
 def test_by_default_every_installed_plugin_loads(altlas_runtime, altlas_plugins):
     assert altlas_plugins is None
     assert "onnx" in altlas_runtime.plugins.records

@@ -11,6 +11,9 @@ in every session of an environment that has the SDK installed, core or not.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,3 +87,29 @@ def altlas_client(altlas_app: Starlette) -> Iterator[TestClient]:
 
     with TestClient(altlas_app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def altlas_server_url(altlas_app: Starlette) -> Iterator[str]:
+    """``altlas_app`` served by a real uvicorn server on a free local port, for clients
+    that need a real socket (``httpx``, the ``openai`` client, a browser); yields its
+    base URL, ``http://127.0.0.1:<port>``, once the service has started."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(altlas_app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the altlas server did not start; its log has the error")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
