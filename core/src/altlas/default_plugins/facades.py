@@ -18,3 +18,7 @@ def register_facades(register: Callable[[str, Callable[[Any], object]], None]) -
     from altlas.facades.vision import VisionModelManager
 
     register("vision_model_manager", VisionModelManager)
+
+    from altlas.facades.audio import AudioModelManager
+
+    register("audio_model_manager", AudioModelManager)
