@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -85,5 +86,60 @@ def serve() -> Callable[[Runtime], AbstractContextManager[TestClient]]:
     def run(runtime: Runtime) -> Iterator[TestClient]:
         with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
             yield client
+
+    return run
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def altlas_server(base_env: dict[str, str]) -> Callable[..., AbstractContextManager[Any]]:
+    """Run ``altlas serve`` as a real subprocess on a free port; yields an httpx client
+    on its base URL (``client.base_url``). Settings: ``base_env`` plus ``env``."""
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    @contextmanager
+    def run(env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[httpx.Client]:
+        port = free_port()
+        command = [str(Path(sys.executable).parent / "altlas"), "serve", "--port", str(port)]
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **base_env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"server did not start:\n{process.stdout.read()}")
+                time.sleep(0.1)
+            with httpx.Client(base_url=base, timeout=timeout) as client:
+                yield client
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
 
     return run

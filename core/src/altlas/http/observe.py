@@ -68,6 +68,9 @@ def _endpoint_paths(routes: list[BaseRoute]) -> dict[Any, str]:
     paths: dict[Any, str] = {}
     for route in routes:
         if isinstance(route, Route):
-            # Both /api/models and /api/models/ map to one endpoint: keep the first.
-            paths.setdefault(route.endpoint, route.path)
+            # /api/models and /api/models/ share an endpoint: label both with the
+            # design document's spelling, the one with the slash.
+            known = paths.get(route.endpoint)
+            if known is None or route.path == known + "/":
+                paths[route.endpoint] = route.path
     return paths
