@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 ERROR_KEYS = {"type", "message", "param", "code", "request_id"}
@@ -260,3 +261,27 @@ def test_parallel_on_minilm_matches_a_single_request(minilm_client):
     reference = single.json()["outputs"]["embeddings"][0]
     assert cosine(results[MINILM]["outputs"]["embeddings"][0], reference) > 0.9999
     assert slot_error(results["my-encoder"])["code"] == "weights_missing"
+
+
+def test_a_batch_whose_client_leaves_is_cancelled(altlas_server, tmp_path):
+    # One slot for MiniLM: a batch still running after its client left would hold it.
+    config = tmp_path / "altlas.toml"
+    config.write_text(f"[models.{MINILM}]\nmax_concurrency = 1\n")
+    long = [
+        f"Sentence {i} is about cats, kittens and a few other small animals." for i in range(800)
+    ]
+    body = {"requests": [{"model_id": MINILM, "inputs": long}, {"model_id": MINILM, "inputs": "x"}]}
+    with altlas_server({"ALTLAS_CONFIG": str(config), "ALTLAS_LOAD_PLUGINS": "onnx"}) as client:
+        assert client.post("/api/models/all-minilm-l6-v2/load").is_success
+        started = time.monotonic()
+        full = client.post("/api/inference/batch", json=body, timeout=120)
+        full_s = time.monotonic() - started
+        assert [set(r) for r in full.json()["results"]] == [RESPONSE_KEYS, RESPONSE_KEYS]
+
+        with pytest.raises(httpx.TimeoutException):
+            client.post("/api/inference/batch", json=body, timeout=full_s / 5)
+        started = time.monotonic()
+        after = client.post("/api/inference/", json={"model_id": MINILM, "inputs": "next"})
+        assert after.status_code == 200
+        # The slot came back long before the abandoned batch would have finished.
+        assert time.monotonic() - started < full_s * 0.7

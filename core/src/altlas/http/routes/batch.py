@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from altlas.http.bodies import decode_json
+from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import error_body, request_id_of
 from altlas.http.openapi import describe
 from altlas.http.responses import MsgspecResponse
@@ -34,11 +35,14 @@ def _slot(outcome: Outcome, request: Request) -> Any:
 @describe(request=BatchRequest, response=BatchResponse, components=_SLOT_TYPES, tags=["inference"])
 async def run_batch(request: Request) -> MsgspecResponse:
     """``POST /api/inference/batch``: independent requests, one result or error each, in
-    order. Requests to one model run as one native batch where the backend has one."""
+    order. Requests to one model run as one native batch where the backend has one. A
+    client that leaves cancels what has not finished."""
     body = await decode_json(request, BatchRequest)
     assert body is not None
     runner = BatchRunner(request.app.state.runtime.inference)
-    outcomes = await runner.run_batch(body.requests, request_id=request_id_of(request.scope))
+    outcomes = await until_disconnected(
+        request, runner.run_batch(body.requests, request_id=request_id_of(request.scope))
+    )
     return MsgspecResponse(BatchResponse(results=[_slot(o, request) for o in outcomes]))
 
 
@@ -51,7 +55,9 @@ async def run_parallel(request: Request) -> MsgspecResponse:
     body = await decode_json(request, ParallelRequest)
     assert body is not None
     runner = BatchRunner(request.app.state.runtime.inference)
-    outcomes = await runner.run_parallel(body, request_id=request_id_of(request.scope))
+    outcomes = await until_disconnected(
+        request, runner.run_parallel(body, request_id=request_id_of(request.scope))
+    )
     return MsgspecResponse(
         ParallelResponse(results={m: _slot(o, request) for m, o in outcomes.items()})
     )
