@@ -34,7 +34,13 @@ async def model_status(request: Request) -> MsgspecResponse:
     return MsgspecResponse(_runtime(request).models.status(request.path_params["model_id"]))
 
 
-@describe(response=ModelStatus, errors=[404, 409, 507], tags=["models"])
+@describe(
+    request=LoadRequest,
+    request_required=False,
+    response=ModelStatus,
+    errors=[404, 409, 507],
+    tags=["models"],
+)
 async def load_model(request: Request) -> MsgspecResponse:
     """``POST /api/models/{model_id}/load``: returns when the model is loaded. An
     optional body ``{"pin": true}`` pins it."""
