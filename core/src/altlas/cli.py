@@ -27,6 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a shutdown waits for requests in flight before cancelling them (default 30)",
+    )
 
     for name, text in (
         ("plugins", "list plugins and plugin errors"),
@@ -41,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from altlas.runtime import Runtime
 
         if args.command == "serve":
-            return _serve(Runtime(settings), args.host, args.port, settings)
+            return _serve(Runtime(settings), args, settings)
         runtime = Runtime(settings)
     except (ConfigError, PluginConflict) as error:
         print(f"altlas: {error}", file=sys.stderr)
@@ -51,17 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _print_models(runtime, args.json)
 
 
-def _serve(runtime: Runtime, host: str, port: int, settings: Settings) -> int:
+def _serve(runtime: Runtime, args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from altlas.http.app import create_app
 
+    # On SIGINT/SIGTERM uvicorn stops accepting, lets requests in flight finish for up
+    # to the grace period and then cancels them (their backends see the cancellation
+    # token); the app's shutdown then unloads every model.
     uvicorn.run(
         create_app(runtime),
-        host=host,
-        port=port,
+        host=args.host,
+        port=args.port,
         log_level=settings.log_level.lower(),
         log_config=None,
+        timeout_graceful_shutdown=args.graceful_timeout,
     )
     return 0
 
