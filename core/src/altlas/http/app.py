@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 
 from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, http_error_handler
 from altlas.http.limits import BodySizeLimitMiddleware
+from altlas.http.observe import MetricsMiddleware
 from altlas.http.routes import batch, docs, inference, models, openai, openai_audio, system
 from altlas.runtime import Runtime, get_runtime
 from altlas_sdk.errors import AltlasError
@@ -43,7 +44,11 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             *openai.routes,
             *openai_audio.routes,
         ],
-        middleware=[Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)],
+        middleware=[
+            Middleware(MetricsMiddleware),
+            Middleware(RequestContextMiddleware),
+            Middleware(BodySizeLimitMiddleware),
+        ],
         exception_handlers={AltlasError: altlas_error_handler, HTTPException: http_error_handler},
         lifespan=lifespan,
     )
