@@ -88,6 +88,20 @@ def test_described_routes_carry_their_request_response_and_error_schemas(client)
     assert len(ids) == len(set(ids))
 
 
+def test_system_routes_are_described(client):
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def schema(path: str, status: str, media: str = "application/json") -> dict:
+        return paths[path]["get"]["responses"][status]["content"][media]["schema"]
+
+    # A 503 from /readyz carries the readiness report, not the error body.
+    assert schema("/readyz", "200") == schema("/readyz", "503")
+    assert schema("/readyz", "503") == {"$ref": "#/components/schemas/Readiness"}
+    assert schema("/api/system/resources", "200") == {"$ref": "#/components/schemas/ResourceUsage"}
+    assert schema("/metrics", "200", "text/plain") == {"type": "string"}
+    assert schema("/healthz", "200") == {"$ref": "#/components/schemas/Health"}
+
+
 def test_summaries_come_from_the_docstrings(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert paths["/healthz"]["get"]["summary"] == "The process is up and serving."

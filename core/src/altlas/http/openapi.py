@@ -63,8 +63,10 @@ class RouteDoc:
     ``request_content`` and ``response_content`` are OpenAPI ``content`` maps for bodies
     that are not JSON (a multipart form, an HTML page); they replace the JSON body.
     ``errors`` are the statuses the endpoint answers besides 500 and, when it reads a
-    body, 400, 413, 415 and 422. ``components`` are further types the schemas reference
-    by hand (through :data:`REF_TEMPLATE`).
+    body, 400, 413, 415 and 422. ``responses`` gives the JSON body type of a status
+    whose body is not the error body (a readiness report that also comes with a 503).
+    ``components`` are further types the schemas reference by hand (through
+    :data:`REF_TEMPLATE`).
     """
 
     request: Any = None
@@ -73,6 +75,7 @@ class RouteDoc:
     errors: tuple[int, ...] = ()
     request_content: Mapping[str, Any] | None = None
     response_content: Mapping[str, Any] | None = None
+    responses: Mapping[int, Any] | None = None
     components: tuple[Any, ...] = ()
     summary: str | None = None
     tags: tuple[str, ...] = ()
@@ -86,6 +89,7 @@ def describe(
     errors: Iterable[int] = (),
     request_content: Mapping[str, Any] | None = None,
     response_content: Mapping[str, Any] | None = None,
+    responses: Mapping[int, Any] | None = None,
     components: Iterable[Any] = (),
     summary: str | None = None,
     tags: Iterable[str] = (),
@@ -101,6 +105,7 @@ def describe(
         errors=tuple(sorted(set(errors))),
         request_content=request_content,
         response_content=response_content,
+        responses=dict(responses) if responses else None,
         components=tuple(components),
         summary=summary,
         tags=tuple(tags),
@@ -136,7 +141,9 @@ def openapi_document(
     for operation in operations:
         if operation.doc is None:
             continue
-        for kind in (operation.doc.request, operation.doc.response, *operation.doc.components):
+        doc = operation.doc
+        own = doc.responses.values() if doc.responses else ()
+        for kind in (doc.request, doc.response, *own, *doc.components):
             if kind is not None and kind not in types:
                 types.append(kind)
     refs, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
@@ -222,24 +229,32 @@ def _operation_object(
     statuses = set(doc.errors if doc else ()) | {500}
     if reads_body:
         statuses |= set(BODY_ERRORS)
-    for status in sorted(statuses):
-        responses[str(status)] = _error_response(ERROR_DESCRIPTIONS.get(status, "Error"), error_ref)
+    own = doc.responses if doc is not None and doc.responses else {}
+    for status in sorted(statuses | set(own)):
+        if status in own:
+            description, schema = (
+                getattr(own[status], "__name__", "Body"),
+                schema_of[id(own[status])],
+            )
+        else:
+            description, schema = ERROR_DESCRIPTIONS.get(status, "Error"), error_ref
+        responses[str(status)] = _json_response(description, schema)
         if status in {429, 503}:
             responses[str(status)]["headers"]["Retry-After"] = {
                 "description": "Whole seconds to wait before retrying",
                 "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
             }
     # Any other status (a plugin's, a 404 for a path value) still has the one error body.
-    responses["default"] = _error_response("Any other error", error_ref)
+    responses["default"] = _json_response("Any other error", error_ref)
     entry["responses"] = responses
     return entry
 
 
-def _error_response(description: str, error_ref: Mapping[str, Any]) -> dict[str, Any]:
+def _json_response(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "description": description,
         "headers": _request_id_header(),
-        "content": {"application/json": {"schema": dict(error_ref)}},
+        "content": {"application/json": {"schema": dict(schema)}},
     }
 
 

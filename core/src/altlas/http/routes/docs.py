@@ -14,6 +14,8 @@ from altlas import __version__
 from altlas.http.openapi import describe, openapi_document
 from altlas.http.responses import MsgspecResponse
 from altlas.http.routes import system
+from altlas.monitor import ResourceUsage
+from altlas.readiness import Readiness
 from altlas_sdk.wire import PluginList, TaskList
 
 TITLE = "altlas"
@@ -31,6 +33,11 @@ class Health(Struct, kw_only=True):
 
 # The system routes' module stays free of documentation concerns; describe them here.
 describe(response=Health, tags=["system"])(system.healthz)
+describe(response=Readiness, responses={503: Readiness}, tags=["system"])(system.readyz)
+describe(response_content={"text/plain": {"schema": {"type": "string"}}}, tags=["system"])(
+    system.metrics
+)
+describe(response=ResourceUsage, tags=["system"])(system.resources)
 describe(response=PluginList, tags=["system"])(system.list_plugins)
 describe(response=TaskList, tags=["system"])(system.list_tasks)
 
