@@ -61,6 +61,8 @@ class _Slot:
     last_used_at: float | None = None
     estimated: MemoryEstimate | None = None
     measured: MemoryEstimate | None = None
+    #: What the previous load measured; kept across unloads to size the next load.
+    last_measured: MemoryEstimate | None = None
     load: asyncio.Future[LoadedModel] | None = field(default=None, repr=False)
     pinned: bool = False
     #: Its memory is counted: set when a load has been granted room, until unloaded.
@@ -315,6 +317,12 @@ class ModelManager:
             files = await self.executor.run(self.resolver.fetch, spec)
             slot.estimated = await self.executor.run(backend.estimate_memory, spec, files)
             need = slot.estimated
+            if slot.last_measured is not None and slot.last_measured.gpu_bytes > need.gpu_bytes:
+                # Backends estimate from files, without knowing the device; a model
+                # that took GPU memory last time will again.
+                need = MemoryEstimate(
+                    ram_bytes=need.ram_bytes, gpu_bytes=slot.last_measured.gpu_bytes
+                )
             if slot.declared_bytes is not None:
                 need = MemoryEstimate(ram_bytes=slot.declared_bytes, gpu_bytes=need.gpu_bytes)
             await self._make_room(spec.id, slot, need)
@@ -350,7 +358,7 @@ class ModelManager:
                 # Failed or cancelled: give back what was reserved for it.
                 slot.reserved = False
         slot.model = model
-        slot.measured = model.memory() or measured
+        slot.measured = slot.last_measured = model.memory() or measured
         slot.version = model.version or files.fingerprint
         slot.state, slot.detail = "loaded", None
         slot.loaded_at = time.time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -77,8 +78,15 @@ def release_freed_memory() -> None:
 
     glibc keeps freed heap pages for reuse, so RSS would not drop after an unload;
     ``malloc_trim(0)`` returns them. Other C libraries (musl, macOS) have no such call
-    and release on their own terms.
+    and release on their own terms. Likewise PyTorch's CUDA allocator keeps freed
+    blocks cached for its own reuse: when a plugin has already brought torch in and
+    used CUDA, the cache is emptied so that other models (and other processes) get the
+    memory. torch is never imported here.
     """
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    if cuda is not None and cuda.is_initialized():
+        cuda.empty_cache()
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
