@@ -285,3 +285,13 @@ def test_a_batch_whose_client_leaves_is_cancelled(altlas_server, tmp_path):
         assert after.status_code == 200
         # The slot came back long before the abandoned batch would have finished.
         assert time.monotonic() - started < full_s * 0.7
+
+
+def test_a_large_batch_does_not_overflow_its_model_queue(client, echo):
+    # echo takes one call at a time and queues at most MAX_QUEUE (64) more: the batch
+    # feeds it no faster than it runs, so none of its own requests is refused.
+    requests = [{"model_id": "echo-1", "inputs": f"text {i}"} for i in range(150)]
+    response = client.post("/api/inference/batch", json={"requests": requests})
+    results = response.json()["results"]
+    assert [r["outputs"]["text"] for r in results] == [f"text {i}"[::-1] for i in range(150)]
+    assert echo.CALLS == {"echo-1": 150}

@@ -2,11 +2,12 @@
 
 A batch groups its requests by model, task and parameters. A group whose backend
 batches natively (``Backend.native_batching``) runs as one ``LoadedModel.infer_batch``
-call through the scheduler; every other request runs on its own, concurrently with the
-rest. A parallel call runs one input on each model concurrently. Either way, one
-request's failure fills only its own slot: results hold an
-:class:`~altlas_sdk.wire.InferenceResponse` or the :class:`~altlas_sdk.errors.AltlasError`
-that request raised.
+call through the scheduler. Every other request runs on its own, concurrently with the
+rest, but never more of them per model than the model takes at once: one large batch
+must not fill the model's queue and get its own requests refused. A parallel call runs
+one input on each model concurrently. Either way, one request's failure fills only its
+own slot: results hold an :class:`~altlas_sdk.wire.InferenceResponse` or the
+:class:`~altlas_sdk.errors.AltlasError` that request raised.
 """
 
 from __future__ import annotations
@@ -99,17 +100,20 @@ class BatchRunner:
         request_id = request_id or uuid.uuid4().hex
         results: list[Outcome | None] = [None] * len(requests)
         groups: dict[tuple[str, str, bytes], _Group] = {}
+        limits: dict[str, asyncio.Semaphore] = {}
         work: list[Awaitable[None]] = []
         for index, request in enumerate(requests):
             try:
-                planned = self._plan(request)
+                spec, call = self._plan(request)
             except AltlasError as error:
                 results[index] = error
                 continue
-            if planned is None:
-                work.append(self._run_single(results, index, request, request_id))
+            if call is None:
+                limit = limits.get(spec.id)
+                if limit is None:
+                    limit = limits[spec.id] = asyncio.Semaphore(self._concurrency(spec))
+                work.append(self._run_single(results, index, request, request_id, limit))
                 continue
-            spec, call = planned
             # infer_batch takes one parameters value: only equal parameters share a call.
             key = (spec.id, call.spec.id, msgspec.json.encode(call.parameters))
             groups.setdefault(key, _Group(spec, [])).calls.append((index, call))
@@ -148,23 +152,38 @@ class BatchRunner:
         )
         return dict(zip(request.model_ids, cast(list[Outcome], results), strict=True))
 
-    def _plan(self, request: InferenceRequest) -> tuple[ModelSpec, TaskCall] | None:
-        """Select and decode a request whose backend batches natively; ``None`` for a
-        request that runs on its own."""
+    def _plan(self, request: InferenceRequest) -> tuple[ModelSpec, TaskCall | None]:
+        """The model of a request, and its decoded call when the model's backend batches
+        natively (``None``: the request runs on its own)."""
         service = self.service
         selection = service.selector.select(request, None)
         spec = selection.entry.spec
         owned = service.registry.backends.get(spec.backend)
         if owned is None or not owned.item.native_batching:
-            return None
+            return spec, None
         task = service.registry.tasks[selection.task].item
         return spec, decode_call(task, request.inputs, request.parameters)
 
+    def _concurrency(self, spec: ModelSpec) -> int:
+        owned = self.service.registry.backends.get(spec.backend)
+        return spec.max_concurrency or (owned.item.max_concurrency if owned else 1)
+
     async def _run_single(
-        self, results: list[Outcome | None], index: int, request: InferenceRequest, request_id: str
+        self,
+        results: list[Outcome | None],
+        index: int,
+        request: InferenceRequest,
+        request_id: str,
+        limit: asyncio.Semaphore | None = None,
     ) -> None:
         try:
-            results[index] = await self.service.run_inference(request, request_id=request_id)
+            if limit is None:
+                results[index] = await self.service.run_inference(request, request_id=request_id)
+            else:
+                async with limit:
+                    results[index] = await self.service.run_inference(
+                        request, request_id=request_id
+                    )
         except AltlasError as error:
             results[index] = error
         except Exception:  # noqa: BLE001 - one request's bug must not fail the others
