@@ -178,20 +178,37 @@ def _corrupted(data: bytes) -> bytes:
 
 
 BAD_AUDIO = {
-    "empty": (lambda speech: b"", 422, "empty"),
+    "empty": (lambda speech: b"", 422, "empty_audio", "empty"),
     "not audio": (
         lambda speech: b"Dear diary, today I uploaded a text file." * 20,
-        422,
+        415,
+        "unsupported_audio",
         "not a readable audio file",
     ),
-    "an image": (lambda speech: _png(), 422, "no audio stream"),
-    "truncated wav": (_truncated, 422, "truncated"),
-    "truncated ogg": (lambda speech: _truncated(_as(speech, "opus")), 422, "truncated"),
-    "truncated mp3": (lambda speech: _truncated(_as(speech, "mp3")), 422, "truncated"),
-    "corrupt flac": (lambda speech: _corrupted(_as(speech, "flac")), 422, "decoded"),
+    "an image": (lambda speech: _png(), 415, "unsupported_audio", "no audio stream"),
+    "truncated wav": (_truncated, 422, "truncated_audio", "truncated"),
+    "truncated ogg": (
+        lambda speech: _truncated(_as(speech, "opus")),
+        422,
+        "truncated_audio",
+        "truncated",
+    ),
+    "truncated mp3": (
+        lambda speech: _truncated(_as(speech, "mp3")),
+        422,
+        "truncated_audio",
+        "truncated",
+    ),
+    "corrupt flac": (
+        lambda speech: _corrupted(_as(speech, "flac")),
+        422,
+        "corrupt_audio",
+        "decoded",
+    ),
     "too long": (
         lambda speech: encode_pcm16(b"\1\0" * 8000 * (MAX_SECONDS + 5), 8000, "flac"),
         413,
+        "audio_too_long",
         f"the limit is {MAX_SECONDS} s",
     ),
 }
@@ -222,11 +239,11 @@ def _png() -> bytes:
 def test_bad_audio_gets_a_4xx_naming_the_problem(
     http: httpx.Client, speech: bytes, case: str
 ) -> None:
-    make, status, words = BAD_AUDIO[case]
+    make, status, code, words = BAD_AUDIO[case]
     response = transcribe(http, make(speech), "upload")
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert words in error["message"], error
+    assert error["code"] == code and words in error["message"], error
     assert error["param"] == "$.inputs.audio"
 
 
@@ -431,6 +448,7 @@ def test_openai_errors(openai_client: openai.OpenAI, speech: bytes) -> None:
     with pytest.raises(openai.BadRequestError) as bad_audio:
         openai_client.audio.transcriptions.create(model=WHISPER, file=("a.wav", b"not audio"))
     assert bad_audio.value.body["param"] == "file"
+    assert bad_audio.value.body["code"] == "unsupported_audio"
     assert "not a readable audio file" in bad_audio.value.body["message"]
     with pytest.raises(openai.BadRequestError) as bad_language:
         openai_client.audio.transcriptions.create(
@@ -451,7 +469,7 @@ def test_openai_errors(openai_client: openai.OpenAI, speech: bytes) -> None:
 def test_the_in_process_audio_manager(tmp_path_factory: pytest.TempPathFactory) -> None:
     from altlas import get_audio_model_manager
     from altlas.runtime import set_runtime
-    from altlas_sdk.errors import AltlasError, BadRequest, InvalidInput
+    from altlas_sdk.errors import AltlasError, BadRequest, ValidationFailed
 
     runtime = Runtime(
         Settings.load(
@@ -519,5 +537,5 @@ def test_the_in_process_audio_manager(tmp_path_factory: pytest.TempPathFactory) 
     assert len(set(speakers)) == 2 and None not in speakers
     assert all(a != b for a, b in itertools.pairwise(speakers)), speakers
     bad_kind, empty = results["errors"]
-    assert isinstance(bad_kind, BadRequest) and isinstance(empty, InvalidInput)
-    assert "empty" in empty.message
+    assert isinstance(bad_kind, BadRequest) and isinstance(empty, ValidationFailed)
+    assert empty.code == "empty_audio" and empty.param == "$.inputs.audio"

@@ -140,12 +140,13 @@ def test_an_unknown_language_is_a_422_naming_the_parameter(client: TestClient) -
     assert error["param"] == "$.parameters.language" and "unknown language 'xx'" in error["message"]
 
 
-def test_non_audio_is_a_422_naming_the_problem(client: TestClient) -> None:
+def test_non_audio_is_a_415_naming_the_problem(client: TestClient) -> None:
     response = client.post(
         "/api/audio/transcribe", json={"inputs": base64.b64encode(b"%PDF-1.4 not audio").decode()}
     )
-    assert response.status_code == 422
-    assert "not a readable audio file" in response.json()["error"]["message"]
+    assert response.status_code == 415
+    error = response.json()["error"]
+    assert error["code"] == "unsupported_audio" and "not a readable audio file" in error["message"]
 
 
 def test_a_folder_in_model_dir_is_discovered(tmp_path: Path, cache_dir: Path) -> None:

@@ -18,7 +18,12 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from altlas_sdk.errors import BackendUnavailable, InvalidInput, PayloadTooLarge
+from altlas_sdk.errors import (
+    BackendUnavailable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,40 +108,43 @@ def decode_audio(
     """Decode ``data`` (a whole audio file) to float32 samples.
 
     ``sample_rate`` resamples (``None`` keeps the file's rate); ``mono`` mixes the
-    channels down. Raises :class:`~altlas_sdk.errors.InvalidInput` (422) for an empty,
-    non-audio, corrupt or truncated upload and
-    :class:`~altlas_sdk.errors.PayloadTooLarge` (413) beyond ``limits``; ``param``
-    names the offending field in those errors.
+    channels down. Every error has ``param`` (the offending field) and a ``code``:
+    ``unsupported_audio`` (415) when the upload is not audio; ``empty_audio``,
+    ``corrupt_audio``, ``truncated_audio`` (422); ``audio_too_large`` and
+    ``audio_too_long`` (413) beyond ``limits``.
     """
     import numpy as np
 
     av = _import_av()
     limits = limits or AudioLimits()
     if not data:
-        raise InvalidInput("the audio file is empty (0 bytes)", param=param)
+        raise ValidationFailed("the audio file is empty (0 bytes)", param=param, code="empty_audio")
     if len(data) > limits.max_bytes:
         raise PayloadTooLarge(
             f"the audio file is {len(data)} bytes; the limit is {limits.max_bytes} bytes",
             param=param,
+            code="audio_too_large",
         )
     try:
         container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
         missing = _missing_tail(data)
         if missing:
-            raise InvalidInput(f"the audio is truncated: {missing}", param=param) from None
-        raise InvalidInput(
+            raise _truncated(missing, param) from None
+        raise UnsupportedMediaType(
             "not a readable audio file: no known container or codec recognises it "
             f"({_reason(error)})",
             param=param,
+            code="unsupported_audio",
         ) from None
     with container:
         if not container.streams.audio:
             kinds = sorted({stream.type for stream in container.streams}) or ["no"]
-            raise InvalidInput(
+            raise UnsupportedMediaType(
                 f"the file has no audio stream (a '{container.format.name}' file with "
                 f"{', '.join(kinds)} streams)",
                 param=param,
+                code="unsupported_audio",
             )
         stream = container.streams.audio[0]
         declared = _declared_duration(container, stream)
@@ -146,7 +154,7 @@ def decode_audio(
         source_channels = stream.codec_context.channels or 0
         target_rate = sample_rate or source_rate
         if not target_rate:
-            raise InvalidInput("the audio stream declares no sample rate", param=param)
+            raise _corrupt("the audio stream declares no sample rate", param)
         resampler = av.AudioResampler(
             format="fltp", layout="mono" if mono else None, rate=target_rate
         )
@@ -164,32 +172,30 @@ def decode_audio(
                 chunks.append(out.to_ndarray())
                 decoded += out.samples
         except av.error.FFmpegError as error:
-            raise InvalidInput(
+            raise _corrupt(
                 f"the audio is corrupt or truncated after {decoded / target_rate:.2f} s "
                 f"of {container.format.name}/{stream.codec_context.name} ({_reason(error)})",
-                param=param,
+                param,
             ) from None
         format_name = container.format.name
         codec_name = stream.codec_context.name
     missing = _missing_tail(data)
     if missing:
-        raise InvalidInput(f"the audio is truncated: {missing}", param=param)
+        raise _truncated(missing, param)
     if decoded == 0:
-        raise InvalidInput(
+        raise _corrupt(
             f"no audio could be decoded from this {format_name}/{codec_name} file: "
             "it is truncated or holds no samples",
-            param=param,
+            param,
         )
     samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
     got = samples.shape[1] / target_rate
     if declared is not None and declared > 0.5 and got < declared * _TRUNCATED_SHARE:
-        raise InvalidInput(
-            f"the audio is truncated: its header declares {declared:.2f} s, "
-            f"only {got:.2f} s are present",
-            param=param,
+        raise _truncated(
+            f"its header declares {declared:.2f} s, only {got:.2f} s are present", param
         )
     if not np.isfinite(samples).all():
-        raise InvalidInput("the audio holds samples that are not finite numbers", param=param)
+        raise _corrupt("the audio holds samples that are not finite numbers", param)
     return DecodedAudio(
         samples=samples[0] if mono else samples,
         sample_rate=target_rate,
@@ -197,6 +203,16 @@ def decode_audio(
         source_codec=codec_name,
         source_rate=source_rate,
         source_channels=source_channels,
+    )
+
+
+def _corrupt(message: str, param: str) -> ValidationFailed:
+    return ValidationFailed(message, param=param, code="corrupt_audio")
+
+
+def _truncated(missing: str, param: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"the audio is truncated: {missing}", param=param, code="truncated_audio"
     )
 
 
@@ -249,4 +265,5 @@ def _too_long(
     return PayloadTooLarge(
         f"the audio is {length} s long; the limit is {limits.max_duration_s:g} s",
         param=param,
+        code="audio_too_long",
     )

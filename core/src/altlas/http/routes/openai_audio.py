@@ -212,12 +212,17 @@ async def _transcribe(request: Request, task: str) -> Response:
         parameters=parameters,
     )
     service = request.app.state.runtime.inference
-    response = await until_disconnected(
-        request,
-        service.run_inference(
-            inference, task=SPEECH_TO_TEXT, request_id=request_id_of(request.scope)
-        ),
-    )
+    try:
+        response = await until_disconnected(
+            request,
+            service.run_inference(
+                inference, task=SPEECH_TO_TEXT, request_id=request_id_of(request.scope)
+            ),
+        )
+    except UnsupportedMediaType as error:
+        # OpenAI answers a file that is not audio with a 400 on `file`; its clients
+        # raise BadRequestError for it.
+        raise BadRequest(error.message, param="file", code=error.code) from None
     output = response.outputs
     assert isinstance(output, SpeechToTextOutput)
     if response_format == "text":
