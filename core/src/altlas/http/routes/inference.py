@@ -17,7 +17,7 @@ from altlas.http.bodies import decode_json
 from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import request_id_of
 from altlas.http.forms import decode_form, is_form
-from altlas.http.openapi import describe
+from altlas.http.openapi import REF_TEMPLATE, describe
 from altlas.http.responses import MsgspecResponse
 from altlas_sdk import TaskSpec, tasks
 from altlas_sdk.errors import TaskNotServed, ValidationFailed
@@ -40,7 +40,18 @@ TASK_ROUTES: dict[str, str] = {
 
 #: How every JSON inference route is documented in ``/openapi.json``.
 _documented = describe(
-    request=InferenceRequest,
+    request_content={
+        "application/json": {"schema": {"$ref": REF_TEMPLATE.format(name="InferenceRequest")}},
+        # A form's fields depend on the task (its file part, then inputs and parameters).
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"model_id": {"type": "string"}, "task": {"type": "string"}},
+                "additionalProperties": True,
+            }
+        },
+    },
+    components=[InferenceRequest],
     response=InferenceResponse,
     errors=[404, 409, 503, 507],
     tags=["inference"],
