@@ -172,3 +172,13 @@ def test_max_request_body_mb_defaults_to_100_and_reads_the_config_file(tmp_path)
     config = tmp_path / "altlas.toml"
     config.write_text("max_request_body_mb = 8\n")
     assert Settings.load(environ={}, config_path=config).max_request_body_mb == 8
+
+
+def test_an_optional_body_is_checked_when_sent(client):
+    load = "/api/models/echo-1/load"
+    typed = client.post(load, content=b"pin", headers={"content-type": "text/plain"})
+    assert typed.status_code == 415 and typed.json()["error"]["param"] == "Content-Type"
+    broken = client.post(load, content=b"{", headers={"content-type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "invalid_json"
+    assert client.post(load, json={"pin": "yes"}).json()["error"]["param"] == "$.pin"
+    assert client.post(load).json()["state"] == "loaded"
