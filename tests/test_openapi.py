@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import msgspec
@@ -171,3 +174,42 @@ def test_docs_page_is_self_contained_and_renders_the_document(client):
     # Nothing is loaded from elsewhere: the page works offline.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "<script src" not in page and "<link" not in page
+
+
+# A DOM just large enough for the page's script: elements with attributes and children.
+_DOM = """
+class Node {
+  constructor(tag) { this.tag = tag; this.children = []; this.attrs = {}; }
+  setAttribute(key, value) { this.attrs[key] = value; }
+  append(...children) { this.children.push(...children); }
+  set textContent(text) { this.text = text; this.children = []; }
+}
+const root = new Node("div");
+globalThis.document = { createElement: (tag) => new Node(tag), getElementById: () => root };
+globalThis.fetch = async (url) => {
+  if (url !== "openapi.json") throw new Error(url);
+  return { json: async () => DOC };
+};
+const count = (node, tag) => (node.tag === tag ? 1 : 0)
+  + node.children.filter((c) => typeof c === "object").reduce((n, c) => n + count(c, tag), 0);
+setTimeout(() => console.log(JSON.stringify({
+  text: root.text, details: count(root, "details"), pre: count(root, "pre"),
+})), 100);
+"""
+
+
+def test_docs_page_script_renders_every_operation_and_schema(client, tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the page's script cannot run here")
+    page = client.get("/docs").text
+    document = client.get("/openapi.json").json()
+    script = re.search(r"<script>(.*)</script>", page, re.DOTALL)[1]
+    program = tmp_path / "page.js"
+    program.write_text(f"const DOC = {json.dumps(document)};\n{_DOM}\n{script}")
+    result = subprocess.run([node, str(program)], capture_output=True, text=True, check=True)
+    rendered = json.loads(result.stdout)
+    operations = sum(len(methods) for methods in document["paths"].values())
+    assert rendered["text"] == ""  # the "Loading…" placeholder was replaced
+    assert rendered["details"] == operations + len(document["components"]["schemas"])
+    assert rendered["pre"] > operations
