@@ -307,7 +307,8 @@ def report(results: dict[str, Any]) -> list[str]:
     raw, e2e = minilm["raw"], minilm["end_to_end"]
     lines = [
         f"load generator: {results['generator']}; {results['rounds']} rounds of "
-        f"{results['seconds']} s per figure; {os.cpu_count()} CPUs",
+        f"{results['seconds']} s per figure; {os.cpu_count()} CPUs, load average "
+        f"{results['load_average']:.1f} at the start",
         "",
         "MiniLM embedding of one text: the route against the raw onnxruntime call",
         row("", "p50 ms", "p99 ms", "p50 ratio", "p99 ratio"),
@@ -379,6 +380,8 @@ def main() -> None:
         "generator": generator.name,
         "seconds": args.seconds,
         "rounds": args.rounds,
+        # Other work on the machine moves every figure: say how busy it was.
+        "load_average": os.getloadavg()[0],
     }
     embed = raw_minilm()
     with tempfile.TemporaryDirectory() as folder, ExitStack() as servers:

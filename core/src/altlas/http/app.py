@@ -36,9 +36,10 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
+            # The router tries routes in order: the inference routes, the hot path, first.
+            *inference.routes,
             *system.routes,
             *models.routes,
-            *inference.routes,
             *batch.routes,
             *docs.routes,
             *openai.routes,
