@@ -213,3 +213,25 @@ def test_docs_page_script_renders_every_operation_and_schema(client, tmp_path):
     assert rendered["text"] == ""  # the "Loading…" placeholder was replaced
     assert rendered["details"] == operations + len(document["components"]["schemas"])
     assert rendered["pre"] > operations
+
+
+def test_equal_types_written_twice_share_one_schema():
+    from typing import Annotated
+
+    async def first(request):
+        return PlainTextResponse("")
+
+    async def second(request):
+        return PlainTextResponse("")
+
+    # Two equal aliases, two objects: one schema, and both routes point at it.
+    describe(response=Annotated[list[ModelStatus], msgspec.Meta(min_length=1)])(first)
+    describe(response=Annotated[list[ModelStatus], msgspec.Meta(min_length=1)])(second)
+    routes = [Route("/a", first), Route("/b", second)]
+    paths = openapi_document(routes, title="t", version="1")["paths"]
+
+    def schema(path: str) -> dict:
+        return paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+
+    assert schema("/a") == schema("/b")
+    assert schema("/a")["minItems"] == 1

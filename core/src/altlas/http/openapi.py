@@ -137,17 +137,17 @@ def openapi_document(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` (an app's ``router.routes``)."""
     operations = list(_operations(routes, ""))
-    types: list[Any] = [ErrorBody]
+    named: list[Any] = [ErrorBody]
     for operation in operations:
         if operation.doc is None:
             continue
         doc = operation.doc
         own = doc.responses.values() if doc.responses else ()
-        for kind in (doc.request, doc.response, *own, *doc.components):
-            if kind is not None and kind not in types:
-                types.append(kind)
+        named += [kind for kind in (doc.request, doc.response, *own, *doc.components) if kind]
+    # Equal types (an Annotated alias written twice) share one schema.
+    types = [kind for position, kind in enumerate(named) if kind not in named[:position]]
     refs, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
-    schema_of = dict(zip(map(id, types), refs, strict=True))
+    schema_of = {id(kind): refs[types.index(kind)] for kind in named}
     error_ref = schema_of[id(ErrorBody)]
 
     paths: dict[str, dict[str, Any]] = {}
