@@ -236,3 +236,7 @@ def test_corrupt_weights_are_a_clear_error(tmp_path):
     with pytest.raises(AltlasError) as caught:
         YoloBackend().load(spec, ModelFiles(path), DevicePolicy(use_gpu=False))
     assert caught.value.status == 409 and "yolov8n.pt" in caught.value.message
+
+
+def test_reports_the_device_the_predictor_used(pose):
+    assert str(pose.device) == "cpu"

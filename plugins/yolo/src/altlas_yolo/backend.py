@@ -106,8 +106,10 @@ class YoloModel(LoadedModel):
         self.limits = ImageLimits.from_options(spec.options)
         self.default_size: int | None = spec.options.get("image_size")
         self.device_name = device
-        self.device = Device("cuda", 0) if device.startswith("cuda") else Device()
         self._warm_up()
+        # Read back where the predictor really put the model, not where it was asked to.
+        placed = self.model.predictor.device
+        self.device = Device("cuda", placed.index or 0) if placed.type == "cuda" else Device()
 
     def _warm_up(self) -> None:
         import numpy as np
