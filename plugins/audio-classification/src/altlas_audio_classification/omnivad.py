@@ -91,6 +91,7 @@ class OmniVadModel(LoadedModel):
 
         assert isinstance(inputs, AudioInput)
         assert isinstance(parameters, AudioClassificationParameters)
+        cancel.raise_if_cancelled()
         audio = decode_audio(inputs.audio, sample_rate=SAMPLE_RATE, limits=self.limits)
         cancel.raise_if_cancelled()
         probs = self.detector.detect_probs(audio.samples, sample_rate=SAMPLE_RATE)

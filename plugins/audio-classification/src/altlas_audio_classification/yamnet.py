@@ -154,6 +154,7 @@ class YamnetModel(LoadedModel):
     ) -> Struct:
         assert isinstance(inputs, AudioInput)
         assert isinstance(parameters, AudioClassificationParameters)
+        cancel.raise_if_cancelled()
         audio = decode_audio(inputs.audio, sample_rate=melspec.SAMPLE_RATE, limits=self.limits)
         scores = self.scores(audio.samples, cancel)
         starts = [index * melspec.PATCH_HOP_S for index in range(len(scores))]

@@ -146,6 +146,7 @@ class PiperModel(LoadedModel):
         piper = _import_piper()
         assert isinstance(inputs, TextToSpeechInput)
         assert isinstance(parameters, TextToSpeechParameters)
+        cancel.raise_if_cancelled()
         text = inputs.text.strip()
         if not text:
             raise InvalidInput("the text is blank: nothing to speak", param="$.inputs.text")

@@ -124,6 +124,7 @@ class PyannoteModel(LoadedModel):
 
         assert isinstance(inputs, AudioInput)
         assert isinstance(parameters, SpeakerDiarizationParameters)
+        cancel.raise_if_cancelled()
         low, high = parameters.min_speakers, parameters.max_speakers
         if low is not None and high is not None and low > high:
             raise InvalidInput(

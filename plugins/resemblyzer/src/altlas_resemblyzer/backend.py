@@ -113,6 +113,7 @@ class DiarizationModel(LoadedModel):
         assert isinstance(inputs, AudioInput)
         assert isinstance(parameters, SpeakerDiarizationParameters)
         _check_counts(parameters)
+        cancel.raise_if_cancelled()
         audio = decode_audio(inputs.audio, sample_rate=SAMPLE_RATE, limits=self.limits)
         duration = round(audio.duration, 3)
         regions = [] if audio.is_silent() else self.speech_regions(audio.samples)

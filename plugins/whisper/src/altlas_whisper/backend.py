@@ -132,6 +132,7 @@ class WhisperModel(LoadedModel):
         self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
     ) -> Struct:
         assert isinstance(inputs, AudioInput) and isinstance(parameters, SpeechToTextParameters)
+        cancel.raise_if_cancelled()
         audio = decode_audio(inputs.audio, sample_rate=SAMPLE_RATE, limits=self.limits)
         return self.transcribe(audio.samples, audio.duration, parameters, cancel)
 
