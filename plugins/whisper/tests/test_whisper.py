@@ -161,3 +161,29 @@ def test_a_folder_in_model_dir_is_discovered(tmp_path: Path, cache_dir: Path) ->
     entry = runtime.catalog.get("my-whisper").spec
     assert entry.backend == "whisper" and entry.tasks == ["speech-to-text"]
     assert "not-whisper" not in runtime.catalog
+
+
+def test_the_design_documents_curl_example(tmp_path: Path, cache_dir: Path, client) -> None:
+    """``-F audio=@... -F language=en -F model_id=whisper-small`` with the operator's
+    CTranslate2 folder in MODEL_DIR (here Whisper base's files, under that name)."""
+    joined = cache_dir / "whisper" / "base"
+    folder = tmp_path / "models" / "whisper-small"
+    folder.mkdir(parents=True)
+    for item in joined.iterdir():
+        if not item.name.startswith("."):
+            (folder / item.name).symlink_to(item)
+    settings = Settings.load(
+        environ={
+            "MODEL_DIR": str(tmp_path / "models"),
+            "CACHE_DIR": str(tmp_path / "cache"),
+            "USE_GPU": "false",
+        }
+    )
+    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as local:
+        response = local.post(
+            "/api/audio/transcribe",
+            files={"audio": ("audio.opus", CLIP.read_bytes())},
+            data={"language": "en", "model_id": "whisper-small"},
+        )
+    assert response.status_code == 200, response.text
+    assert word_error_rate(EXPECTED, response.json()["outputs"]["text"]) <= 0.2
