@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -84,6 +85,26 @@ def test_streamed_chat_gives_the_same_text_in_chunks(client):
     assert [c.choices[0].finish_reason for c in finals] == ["stop"]
     assert chunks[-1].choices == [] and chunks[-1].usage == plain.usage
     assert all(c.object == "chat.completion.chunk" and c.id == chunks[0].id for c in chunks)
+
+
+def test_concurrent_requests_queue_on_the_one_context(client):
+    # A llama.cpp context is not thread-safe: four requests at once must each get the
+    # reply they would get alone.
+    def ask(stream: bool) -> str:
+        if not stream:
+            completion = client.chat.completions.create(
+                model=MODEL, messages=QUESTION, temperature=0, max_tokens=12
+            )
+            return completion.choices[0].message.content
+        chunks = client.chat.completions.create(
+            model=MODEL, messages=QUESTION, temperature=0, max_tokens=12, stream=True
+        )
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    alone = ask(False)
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(ask, [False, True, False, True, True, False]))
+    assert replies == [alone] * 6
 
 
 def test_stream_is_server_sent_events_ending_with_done(http):

