@@ -1,4 +1,5 @@
-"""Registers the built-in tasks: text-generation, chat, embedding and tensor."""
+"""Registers the built-in tasks: text-generation, chat, embedding and tensor, and the
+media tasks whose types the SDK fixes (vision and audio); plugins only serve them."""
 
 from __future__ import annotations
 
