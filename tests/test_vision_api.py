@@ -500,3 +500,51 @@ def test_the_in_process_vision_manager(make_runtime, tmp_path: Path) -> None:
     assert isinstance(no_weights, WeightsMissing) and "yolov8n.pt" in no_weights.message
     assert isinstance(unknown, ModelNotFound)
     assert empty.code == "empty_image"
+
+
+# --- the SDK's shared image handling, without a server ---------------------------------
+
+
+def test_rle_is_coco_column_major_and_round_trips() -> None:
+    from altlas_sdk.vision.masks import encode_mask, rle_counts
+
+    mask = np.array([[0, 1, 1], [0, 1, 0]], dtype=bool)
+    # Column-major: column 0 (0, 0), column 1 (1, 1), column 2 (1, 0).
+    assert rle_counts(mask) == [2, 3, 1]
+    assert rle_counts(np.ones((2, 2), dtype=bool)) == [0, 4]
+    rng = np.random.default_rng(1)
+    for shape in ((1, 1), (7, 5), (64, 48)):
+        random = rng.random(shape) > 0.6
+        for kind in ("rle", "png"):
+            assert np.array_equal(decode_mask(encode_mask(random, kind)), random)
+
+
+def test_decoding_flattens_alpha_onto_white_and_scales_16_bit() -> None:
+    from altlas_sdk.vision.images import decode_image
+
+    clear = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    assert decode_image(encode(clear)).getpixel((0, 0)) == (255, 255, 255)
+    deep = Image.fromarray(np.full((4, 4), 4000, dtype=np.uint16))
+    assert decode_image(encode(deep)).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_reading_order_and_paragraphs() -> None:
+    from altlas_sdk.vision.layout import merge_paragraphs, reading_order
+    from altlas_sdk.vision.tasks import OcrLine
+
+    def line(text: str, x: float, y: float, width: float = 100) -> OcrLine:
+        return OcrLine(
+            text=text,
+            confidence=1.0,
+            polygon=[[x, y], [x + width, y], [x + width, y + 20], [x, y + 20]],
+        )
+
+    shuffled = [
+        line("world", 120, 2),
+        line("second", 0, 26),
+        line("hello", 0, 0),
+        line("far", 0, 200),
+    ]
+    ordered = reading_order(shuffled)
+    assert [item.text for item in ordered] == ["hello", "world", "second", "far"]
+    assert [p.text for p in merge_paragraphs(ordered)] == ["hello world second", "far"]
