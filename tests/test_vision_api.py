@@ -157,6 +157,14 @@ def test_detection_json_base64_and_the_default_model(http: httpx.Client) -> None
     assert len(people(response.json()["outputs"])) == 3
     shorthand = http.post("/api/vision/object-detection", json={"inputs": image})
     assert len(people(shorthand.json()["outputs"])) == 3
+    data_url = http.post(
+        "/api/vision/object-detection",
+        json={
+            "inputs": {"image": f"data:image/jpeg;base64,{image}"},
+            "parameters": {"confidence": 0.5},
+        },
+    )
+    assert len(people(data_url.json()["outputs"])) == 3
 
 
 def test_detection_through_the_inference_route(http: httpx.Client) -> None:

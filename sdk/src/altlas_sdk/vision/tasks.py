@@ -31,7 +31,7 @@ IMAGE_FIELD = "image"
 
 
 class ImageInput(Struct, kw_only=True, forbid_unknown_fields=True):
-    """One image: JPEG, PNG, WebP or BMP bytes (base64 in JSON)."""
+    """One image: JPEG, PNG, WebP or BMP bytes (base64 in JSON, or a ``data:`` URL)."""
 
     image: bytes
 
@@ -234,7 +234,20 @@ VisionOutput = DetectionOutput | OcrOutput | ClassificationOutput | Segmentation
 
 
 def _image_shorthand(raw: Any) -> Any:
-    return {IMAGE_FIELD: raw} if isinstance(raw, (str, bytes)) else raw
+    if isinstance(raw, (str, bytes)):
+        raw = {IMAGE_FIELD: raw}
+    if isinstance(raw, dict) and isinstance(raw.get(IMAGE_FIELD), str):
+        raw = {**raw, IMAGE_FIELD: _without_data_url_prefix(raw[IMAGE_FIELD])}
+    return raw
+
+
+def _without_data_url_prefix(value: str) -> str:
+    # Browsers' FileReader and canvas.toDataURL() give "data:image/png;base64,...".
+    if value.startswith("data:"):
+        header, _, body = value.partition(",")
+        if header.endswith(";base64"):
+            return body
+    return value
 
 
 def render_annotated(output: Any, parameters: Any) -> tuple[bytes, str] | None:
