@@ -240,3 +240,38 @@ def test_corrupt_weights_are_a_clear_error(tmp_path):
 
 def test_reports_the_device_the_predictor_used(pose):
     assert str(pose.device) == "cpu"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The real yolo11n-pose weights exported to ONNX (offline), run by ONNX Runtime.
+
+    The export runs in a subprocess of its own: torch's exporter warns about its own
+    deprecations, which the test session turns into errors."""
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("onnx")
+    shutil.copy(POSER / "yolo11n-pose.pt", folder / "yolo11n-pose.pt")
+    script = (
+        "from altlas_yolo.offline import import_ultralytics\n"
+        "model = import_ultralytics().YOLO('yolo11n-pose.pt')\n"
+        "print(model.export(format='onnx', imgsz=640, dynamic=True, simplify=False))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=folder, check=True, capture_output=True)
+    path = folder / "yolo11n-pose.onnx"
+    spec = ModelSpec(id="pose-onnx", backend="yolo", tasks=[OBJECT_DETECTION], source=str(path))
+    loaded = YoloBackend().load(spec, ModelFiles(path), DevicePolicy(use_gpu=False))
+    yield loaded
+    loaded.unload()
+
+
+def test_an_exported_onnx_model_finds_the_same_people(exported, pose):
+    assert exported.kind == "pose"  # read from the ONNX file's metadata
+    from_onnx = detect(exported, jpeg("bus.jpg"), confidence=0.5)
+    from_torch = detect(pose, jpeg("bus.jpg"), confidence=0.5)
+    assert len(from_onnx.detections) == len(from_torch.detections) == 3
+    for a, b in zip(from_onnx.detections, from_torch.detections, strict=True):
+        assert abs(a.box.x1 - b.box.x1) < 3 and abs(a.confidence - b.confidence) < 0.02
+        assert len(a.keypoints) == 17
