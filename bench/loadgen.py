@@ -25,6 +25,7 @@ class Load:
     """What one load run measured."""
 
     requests_per_s: float
+    requests: int
     p50_ms: float
     p99_ms: float
     errors: int
@@ -75,7 +76,8 @@ class WrkGenerator:
 
 def _parse_wrk(output: str) -> Load:
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if rate is None:
+    total = re.search(r"(\d+) requests in ", output)
+    if rate is None or total is None:
         raise RuntimeError(f"cannot read wrk's output:\n{output}")
     latencies = {
         match[1]: _ms(match[2], match[3])
@@ -88,7 +90,7 @@ def _parse_wrk(output: str) -> Load:
     count = int(errors[1]) if errors else 0
     if socket_errors:
         count += sum(int(socket_errors[i]) for i in range(1, 5))
-    return Load(float(rate[1]), latencies["50"], latencies["99"], count)
+    return Load(float(rate[1]), int(total[1]), latencies["50"], latencies["99"], count)
 
 
 def _ms(value: str, unit: str) -> float:
@@ -125,6 +127,7 @@ class HttpxGenerator:
             elapsed = time.perf_counter() - started
         return Load(
             len(latencies) / elapsed,
+            len(latencies),
             statistics.median(latencies),
             percentile(latencies, 0.99),
             errors,

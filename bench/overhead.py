@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -138,9 +139,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running server: its base URL and process id."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used, every thread counted."""
+        times = psutil.Process(self.pid).cpu_times()
+        return times.user + times.system
+
+
 @contextmanager
-def uvicorn(app: str, env: dict[str, str], app_dir: Path | None = None) -> Iterator[str]:
-    """``python -m uvicorn APP`` as a process of its own; yields its base URL."""
+def uvicorn(app: str, env: dict[str, str], app_dir: Path | None = None) -> Iterator[Server]:
+    """``python -m uvicorn APP`` as a process of its own."""
     port = _free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning"]
@@ -159,7 +173,7 @@ def uvicorn(app: str, env: dict[str, str], app_dir: Path | None = None) -> Itera
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{app} did not start")
             time.sleep(0.1)
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -270,21 +284,29 @@ def _checked(load: Load, url: str) -> Load:
     return load
 
 
-def measure_zero(bases: dict[str, str], generator: Any, args: argparse.Namespace) -> dict:
+def measure_zero(servers: dict[str, Server], generator: Any, args: argparse.Namespace) -> dict:
+    """Requests/s and latency of each server under load, and the server's CPU time per
+    request: the capacity of one core, which other work on the machine moves far less
+    than it moves requests/s."""
     body = json.dumps({"model_id": ZERO, "inputs": TEXT}).encode()
-    urls = {name: f"{base}/api/inference/" for name, base in bases.items()}
+    urls = {name: f"{server.url}/api/inference/" for name, server in servers.items()}
     with httpx.Client(timeout=60) as client:
         for url in urls.values():
             requests_in_a_row(client, url, body, 200)
         overhead = requests_in_a_row(client, urls[ALTLAS], body, args.samples).overhead
     loads: dict[int, dict[str, list[Load]]] = {}
+    cpu_us: dict[int, dict[str, list[float]]] = {}
     for connections in CONCURRENCY:
         loads[connections] = {name: [] for name in urls}
+        cpu_us[connections] = {name: [] for name in urls}
         for _ in range(args.rounds):
             for name, url in urls.items():
-                load = generator.run(url, body, connections, args.seconds)
-                loads[connections][name].append(_checked(load, url))
-    return {"overhead": Latency.of(overhead), "loads": loads}
+                before = servers[name].cpu_seconds()
+                load = _checked(generator.run(url, body, connections, args.seconds), url)
+                used = servers[name].cpu_seconds() - before
+                loads[connections][name].append(load)
+                cpu_us[connections][name].append(used / load.requests * 1e6)
+    return {"overhead": Latency.of(overhead), "loads": loads, "cpu_us": cpu_us}
 
 
 def report(results: dict[str, Any]) -> list[str]:
@@ -292,7 +314,7 @@ def report(results: dict[str, Any]) -> list[str]:
     names = list(zero["loads"][1])
 
     def row(*cells: str) -> str:
-        return "  ".join(c.rjust(11) if i else c.ljust(32) for i, c in enumerate(cells))
+        return "  ".join(c.rjust(11) if i else c.ljust(40) for i, c in enumerate(cells))
 
     def rps(name: str, connections: int) -> float:
         return statistics.median(load.requests_per_s for load in zero["loads"][connections][name])
@@ -303,6 +325,14 @@ def report(results: dict[str, Any]) -> list[str]:
             [load.requests_per_s for load in rounds[name]],
             [load.requests_per_s for load in rounds[peer]],
         )
+
+    def cpu(name: str, connections: int) -> float:
+        return statistics.median(zero["cpu_us"][connections][name])
+
+    def capacity(name: str, peer: str, connections: int) -> float:
+        # Requests one core serves: the inverse of CPU time per request.
+        rounds = zero["cpu_us"][connections]
+        return median_ratio(rounds[peer], rounds[name])
 
     raw, e2e = minilm["raw"], minilm["end_to_end"]
     lines = [
@@ -337,6 +367,15 @@ def report(results: dict[str, Any]) -> list[str]:
             row(f"altlas / {peer}", *(f"{ratio(ALTLAS, peer, c):.2f}x" for c in CONCURRENCY))
             for peer in names[1:]
         ),
+        row("server CPU per request, us", *(f"c={c}" for c in CONCURRENCY)),
+        *(row(name, *(f"{cpu(name, c):.0f}" for c in CONCURRENCY)) for name in names),
+        *(
+            row(
+                f"capacity altlas / {peer}",
+                *(f"{capacity(ALTLAS, peer, c):.2f}x" for c in CONCURRENCY),
+            )
+            for peer in names[1:]
+        ),
         row("latency at c=1, ms", "p50", "p99"),
         *(row(name, *_pair(Latency(*_median_latency(zero["loads"][1][name])))) for name in names),
         row("altlas server-side overhead", *_pair(zero["overhead"])),
@@ -349,13 +388,14 @@ def report(results: dict[str, Any]) -> list[str]:
         f"{zero['overhead'].p50:.3f} ms, MiniLM {minilm['overhead'].p50:.3f} ms -> "
         + ("met" if overhead < AIM_OVERHEAD_MS else "MISSED")
     )
-    ratios = {c: ratio(ALTLAS, BARE, c) for c in CONCURRENCY}
-    lines.append(
-        f"  route >= {AIM_RATIO}x the bare app's requests/s: "
-        + ", ".join(f"c={c} {r:.2f}x" for c, r in ratios.items())
-        + " -> "
-        + ("met" if min(ratios.values()) >= AIM_RATIO else "MISSED")
-    )
+    for what, figure in (("requests/s", ratio), ("capacity (CPU per request)", capacity)):
+        ratios = {c: figure(ALTLAS, BARE, c) for c in CONCURRENCY}
+        lines.append(
+            f"  route >= {AIM_RATIO}x the bare app's {what}: "
+            + ", ".join(f"c={c} {r:.2f}x" for c, r in ratios.items())
+            + " -> "
+            + ("met" if min(ratios.values()) >= AIM_RATIO else "MISSED")
+        )
     return lines
 
 
@@ -394,18 +434,19 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(root / "plugins"),
         }
-        bases = {
+        running = {
             ALTLAS: servers.enter_context(uvicorn("altlas.main:app", env)),
             BARE: servers.enter_context(uvicorn("bare_app:app", {}, BENCH / "peers")),
             FASTAPI: servers.enter_context(uvicorn("fastapi_app:app", {}, BENCH / "peers")),
         }
+        altlas = running[ALTLAS].url
         for model_id in (MINILM, ZERO):
-            response = httpx.post(f"{bases[ALTLAS]}/api/models/{model_id}/load", timeout=120)
+            response = httpx.post(f"{altlas}/api/models/{model_id}/load", timeout=120)
             response.raise_for_status()
         print("MiniLM ...", flush=True)
-        results["minilm"] = measure_minilm(embed, bases[ALTLAS], generator, args)
+        results["minilm"] = measure_minilm(embed, altlas, generator, args)
         print("zero-cost backend and peers ...", flush=True)
-        results["zero"] = measure_zero(bases, generator, args)
+        results["zero"] = measure_zero(running, generator, args)
     print()
     print("\n".join(report(results)))
     if args.json:
