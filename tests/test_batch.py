@@ -112,14 +112,15 @@ def test_requests_without_native_batching_run_concurrently(client, echo):
         "/api/inference/batch",
         json={
             "requests": [
-                {"model_id": "echo-1", "inputs": "sleep:0.4"},
-                {"model_id": "echo-2", "inputs": "sleep:0.4"},
+                {"model_id": "echo-1", "inputs": "sleep:1.0"},
+                {"model_id": "echo-2", "inputs": "sleep:1.0"},
             ]
         },
     )
     elapsed = time.perf_counter() - started
-    assert [r["outputs"]["text"] for r in response.json()["results"]] == ["4.0:peels"] * 2
-    assert elapsed < 0.75
+    assert [r["outputs"]["text"] for r in response.json()["results"]] == ["0.1:peels"] * 2
+    # One after the other they would take 2 s at least.
+    assert elapsed < 1.8
     assert echo.CALLS == {"echo-1": 1, "echo-2": 1}
 
 
