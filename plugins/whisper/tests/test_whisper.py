@@ -99,6 +99,7 @@ def test_transcribes_and_detects_the_language(client: TestClient) -> None:
     assert output["language"] == "en" and output["language_probability"] > 0.5
     assert 2.5 < output["duration"] < 3.5
     segment = output["segments"][0]
+    assert segment["id"] == 0
     assert 0 <= segment["start"] < segment["end"] <= output["duration"] + 0.5
     assert "words" not in segment
 

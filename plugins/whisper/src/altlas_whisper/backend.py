@@ -185,7 +185,7 @@ class WhisperModel(LoadedModel):
         for segment in segments_iter:
             cancel.raise_if_cancelled()
             texts.append(segment.text)
-            segments.append(_segment(segment))
+            segments.append(_segment(segment, len(segments)))
         return SpeechToTextOutput(
             text="".join(texts).strip(),
             language=info.language,
@@ -201,7 +201,8 @@ class WhisperModel(LoadedModel):
         del self.model
 
 
-def _segment(segment: Any) -> TranscriptSegment:
+def _segment(segment: Any, index: int) -> TranscriptSegment:
+    # Numbered from 0 in order, as OpenAI numbers them (faster-whisper starts at 1).
     words = None
     if segment.words is not None:
         words = [
@@ -214,7 +215,7 @@ def _segment(segment: Any) -> TranscriptSegment:
             for word in segment.words
         ]
     return TranscriptSegment(
-        id=int(segment.id),
+        id=index,
         start=round(float(segment.start), 3),
         end=round(float(segment.end), 3),
         text=segment.text.strip(),
