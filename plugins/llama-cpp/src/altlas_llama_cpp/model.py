@@ -60,6 +60,7 @@ class LlamaCppModel(LoadedModel):
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for context in generators:
             self._idle.put(context)
+        # One formatter (a Jinja template, no llama.cpp state) serves every context.
         self._chat = _chat_formatter(generators[0], chat_template) if generators else None
         self._templated_prompts = templated_prompts
 
@@ -95,8 +96,10 @@ class LlamaCppModel(LoadedModel):
         wants = _wants_logprobs(parameters)
         with self._context() as llama:
             generation = self._start(llama, task, inputs, parameters, cancel)
-            for piece in generation.pieces():
-                yield self._chunk(task, piece, wants)
+            # Closed before the context goes back, even when the consumer stops early.
+            with contextlib.closing(generation.pieces()) as pieces:
+                for piece in pieces:
+                    yield self._chunk(task, piece, wants)
         yield self._output(task, generation, "", None)
 
     def unload(self) -> None:
@@ -155,7 +158,6 @@ class LlamaCppModel(LoadedModel):
         )
 
     def _chat_prompt(self, inputs: ChatInput) -> tuple[str, tuple[str, ...]]:
-        # The formatter is pure Python: safe to share between contexts.
         if self._chat is None:
             raise InvalidInput(
                 "this model's GGUF file has no chat template; give the catalog entry a "
