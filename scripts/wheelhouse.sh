@@ -29,9 +29,9 @@ if [ -z "${PYTHON:-}" ]; then
     fi
 fi
 
-# The key covers everything that changes the binary: flags, Python tag, machine.
-py_tag="$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-key="$(printf '%s|%s|%s' "$LLAMA_CMAKE_ARGS" "$py_tag" "$(uname -m)" | sha256sum | cut -c1-12)"
+# The key covers what changes the binary: the flags and the machine. Not the Python
+# version: the wheel loads llama.cpp through ctypes (py3-none), any Python 3 takes it.
+key="$(printf '%s|%s' "$LLAMA_CMAKE_ARGS" "$(uname -m)" | sha256sum | cut -c1-12)"
 root="${ALTLAS_WHEELHOUSE:-$HOME/.cache/altlas/wheelhouse}"
 house="$root/$LLAMA_CPP_VERSION-$key"
 
