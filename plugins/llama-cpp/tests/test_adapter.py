@@ -64,7 +64,9 @@ def test_facade_is_registered_and_generates(tmp_path, runtime_for):
         chunks = [
             chunk
             async for chunk in adapter.stream(
-                MODEL, inputs=[{"role": "user", "content": "Hi"}], parameters={"max_tokens": 8}
+                MODEL,
+                inputs=[{"role": "user", "content": "Hi"}],
+                parameters={"max_tokens": 8, "temperature": 0},
             )
         ]
         assert chunks[-1].finish_reason == "length" and chunks[-1].usage.completion_tokens == 8
