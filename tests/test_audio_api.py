@@ -539,3 +539,24 @@ def test_the_in_process_audio_manager(tmp_path_factory: pytest.TempPathFactory) 
     bad_kind, empty = results["errors"]
     assert isinstance(bad_kind, BadRequest) and isinstance(empty, ValidationFailed)
     assert empty.code == "empty_audio" and empty.param == "$.inputs.audio"
+
+
+def test_openai_streamed_transcription(openai_client: openai.OpenAI, speech: bytes) -> None:
+    long_speech = _as_wav_with_gap(speech, speech)
+    events = list(
+        openai_client.audio.transcriptions.create(
+            model=WHISPER, file=("speech.wav", long_speech), stream=True, language="en"
+        )
+    )
+    deltas = [event.delta for event in events if event.type == "transcript.text.delta"]
+    done = events[-1]
+    assert done.type == "transcript.text.done" and deltas
+    assert done.text == "".join(deltas).strip()
+    assert word_error_rate(f"{SENTENCE} {SENTENCE}", done.text) <= 0.2, done.text
+
+
+def _as_wav_with_gap(first: bytes, second: bytes) -> bytes:
+    a, rate = read_wav(first)
+    b, _ = read_wav(second)
+    joined = np.concatenate([a, np.zeros(rate), b])
+    return encode_pcm16(float_to_pcm16(joined), rate, "wav")

@@ -18,6 +18,8 @@ from starlette.testclient import TestClient
 from altlas.config import Settings
 from altlas.http.app import create_app
 from altlas.runtime import Runtime
+from altlas_sdk import CancellationToken
+from altlas_sdk.audio.tasks import AudioInput, SpeechToTextParameters
 
 CLIP = Path(__file__).parent / "data" / "quick-brown-fox.opus"
 EXPECTED = "the quick brown fox jumps over the lazy dog"
@@ -188,3 +190,17 @@ def test_the_design_documents_curl_example(tmp_path: Path, cache_dir: Path, clie
         )
     assert response.status_code == 200, response.text
     assert word_error_rate(EXPECTED, response.json()["outputs"]["text"]) <= 0.2
+
+
+def test_streams_one_chunk_per_segment(client: TestClient) -> None:
+    model = client.app.state.runtime.models.loaded_model("whisper-base")
+    chunks = list(
+        model.stream(
+            "speech-to-text",
+            AudioInput(audio=CLIP.read_bytes()),
+            SpeechToTextParameters(language="en"),
+            CancellationToken(),
+        )
+    )
+    assert chunks and all(len(chunk.segments) == 1 for chunk in chunks)
+    assert word_error_rate(EXPECTED, "".join(chunk.text for chunk in chunks)) <= 0.2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,28 @@ class WhisperModel(LoadedModel):
         audio = decode_audio(inputs.audio, sample_rate=SAMPLE_RATE, limits=self.limits)
         return self.transcribe(audio.samples, audio.duration, parameters, cancel)
 
+    def stream(
+        self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
+    ) -> Iterator[Struct]:
+        """One output per segment, as Whisper decodes it: the segment and its text (with
+        its leading space, so that the chunks' texts add up to the transcript)."""
+        assert isinstance(inputs, AudioInput) and isinstance(parameters, SpeechToTextParameters)
+        cancel.raise_if_cancelled()
+        audio = decode_audio(inputs.audio, sample_rate=SAMPLE_RATE, limits=self.limits)
+        started = self._start(audio.samples, parameters)
+        if started is None:
+            return
+        segments, info = started
+        for index, segment in enumerate(segments):
+            cancel.raise_if_cancelled()
+            yield SpeechToTextOutput(
+                text=segment.text,
+                language=info.language,
+                language_probability=round(float(info.language_probability), 4),
+                duration=round(audio.duration, 3),
+                segments=[_segment(segment, index)],
+            )
+
     def transcribe(
         self,
         samples: Any,
@@ -144,6 +167,35 @@ class WhisperModel(LoadedModel):
         cancel: CancellationToken,
     ) -> SpeechToTextOutput:
         """Transcribe 16 kHz mono float samples."""
+        started = self._start(samples, parameters)
+        if started is None:
+            return SpeechToTextOutput(
+                text="",
+                language=parameters.language.lower() if parameters.language else None,
+                language_probability=None,
+                duration=duration,
+                segments=[],
+            )
+        segments_iter, info = started
+        texts, segments = [], []
+        # Segments are decoded lazily: checking between them lets a cancelled request stop.
+        for segment in segments_iter:
+            cancel.raise_if_cancelled()
+            texts.append(segment.text)
+            segments.append(_segment(segment, len(segments)))
+        return SpeechToTextOutput(
+            text="".join(texts).strip(),
+            language=info.language,
+            language_probability=round(float(info.language_probability), 4),
+            duration=round(duration, 3),
+            segments=segments,
+        )
+
+    def _start(
+        self, samples: Any, parameters: SpeechToTextParameters
+    ) -> tuple[Iterator[Any], Any] | None:
+        """Check the parameters and start decoding: faster-whisper's lazy segment
+        iterator and its info, or ``None`` for digital silence."""
         import numpy as np
 
         language = parameters.language.lower() if parameters.language else None
@@ -162,13 +214,7 @@ class WhisperModel(LoadedModel):
         # with an empty transcript instead of running the model.
         peak = float(np.abs(samples).max()) if samples.size else 0.0
         if peak < 1e-3:
-            return SpeechToTextOutput(
-                text="",
-                language=language,
-                language_probability=None,
-                duration=duration,
-                segments=[],
-            )
+            return None
         options: dict[str, Any] = {
             "language": language,
             "task": parameters.task,
@@ -179,20 +225,7 @@ class WhisperModel(LoadedModel):
         }
         if parameters.temperature is not None:
             options["temperature"] = parameters.temperature
-        segments_iter, info = self.model.transcribe(samples, **options)
-        texts, segments = [], []
-        # Segments are decoded lazily: checking between them lets a cancelled request stop.
-        for segment in segments_iter:
-            cancel.raise_if_cancelled()
-            texts.append(segment.text)
-            segments.append(_segment(segment, len(segments)))
-        return SpeechToTextOutput(
-            text="".join(texts).strip(),
-            language=info.language,
-            language_probability=round(float(info.language_probability), 4),
-            duration=round(duration, 3),
-            segments=segments,
-        )
+        return self.model.transcribe(samples, **options)
 
     def _languages(self) -> set[str]:
         return set(self.model.supported_languages)

@@ -201,16 +201,20 @@ async def _transcribe(request: Request, task: str) -> Response:
     model = _one(fields, "model")
     if model is None:
         raise BadRequest("'model' is required", param="model", code="missing_model")
-    if _one(fields, "stream", "false") not in {"false", "False", "0"}:
-        raise BadRequest(
-            "streamed transcription is not supported; leave 'stream' out", param="stream"
-        )
+    stream = _one(fields, "stream", "false") in {"true", "True", "1"}
     parameters, response_format, granularities = _transcription_parameters(fields, task)
     inference = InferenceRequest(
         model_id=_model_id(request, model, SPEECH_TO_TEXT),
         inputs={"audio": data},
         parameters=parameters,
     )
+    if stream:
+        if response_format not in {"json", "text"}:
+            raise BadRequest(
+                "stream=true sends transcript.text events: use response_format json or text",
+                param="response_format",
+            )
+        return await _streamed_transcript(request, inference)
     service = request.app.state.runtime.inference
     try:
         response = await until_disconnected(
@@ -241,6 +245,62 @@ async def _transcribe(request: Request, task: str) -> Response:
             )
         )
     return MsgspecResponse(audio.Transcription(text=output.text, usage=audio.usage(output)))
+
+
+async def _streamed_transcript(request: Request, inference: InferenceRequest) -> Response:
+    """``transcript.text.delta`` events as Whisper decodes each segment, then
+    ``transcript.text.done`` with the whole text, as OpenAI streams a transcription."""
+    service = request.app.state.runtime.inference
+    try:
+        stream = await stream_inference(
+            service, inference, task=SPEECH_TO_TEXT, request_id=request_id_of(request.scope)
+        )
+        first, rest = await first_chunk(stream)
+    except UnsupportedMediaType as error:
+        raise BadRequest(error.message, param="file", code=error.code) from None
+
+    def event(payload: dict[str, Any]) -> bytes:
+        return b"data: " + msgspec.json.encode(payload) + b"\n\n"
+
+    async def events() -> AsyncIterator[bytes]:
+        texts: list[str] = []
+        duration = 0.0
+        try:
+            chunks = [first] if first is not None else []
+            async for chunk in _chain(chunks, rest):
+                assert isinstance(chunk, SpeechToTextOutput)
+                delta = chunk.text if texts else chunk.text.lstrip()
+                texts.append(delta)
+                duration = chunk.duration
+                yield event({"type": "transcript.text.delta", "delta": delta, "logprobs": None})
+            seconds = max(1, -int(-duration // 1)) if texts else 0
+            yield event(
+                {
+                    "type": "transcript.text.done",
+                    "text": "".join(texts).strip(),
+                    "logprobs": None,
+                    "usage": {"type": "duration", "seconds": seconds},
+                }
+            )
+        except AltlasError as error:
+            yield sse_error_event(error, request)
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            logger.exception(
+                "transcript stream %s failed (error id %s)", stream.request_id, error_id
+            )
+            yield sse_error_event(InternalError(error_id), request)
+        finally:
+            await stream.aclose()
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def _chain(head: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    for item in head:
+        yield item
+    async for item in rest:
+        yield item
 
 
 @describe(
