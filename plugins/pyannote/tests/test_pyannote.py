@@ -199,3 +199,22 @@ def test_the_community_pipeline_waits_for_the_users_weights(client: TestClient) 
     response = client.post("/api/models/pyannote-speaker-diarization-community-1/load")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "weights_missing"
+
+
+def test_with_a_hub_token_the_first_load_downloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Offline here: the hub client is told so, and the load reports the failed download.
+    monkeypatch.setenv("HF_TOKEN", "hf_example")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings = Settings.load(
+        environ={"MODEL_DIR": str(tmp_path / "models"), "CACHE_DIR": str(tmp_path / "cache")}
+    )
+    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as local:
+        model = "pyannote-speaker-diarization-community-1"
+        assert local.get(f"/api/models/{model}/status").json()["state"] == "available"
+        response = local.post(f"/api/models/{model}/load")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "weights_missing"
+    assert "could not download pyannote/speaker-diarization-community-1" in error["message"]
