@@ -99,47 +99,83 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def altlas_server(base_env: dict[str, str]) -> Callable[..., AbstractContextManager[Any]]:
-    """Run ``altlas serve`` as a real subprocess on a free port; yields an httpx client
-    on its base URL (``client.base_url``). Settings: ``base_env`` plus ``env``."""
+class ServerProcess:
+    """A server running as a real subprocess: its base URL, and once it has stopped,
+    everything it printed."""
+
+    def __init__(self, base: str, process: subprocess.Popen[str]) -> None:
+        self.base = base
+        self.process = process
+        self.output = ""
+
+
+@contextmanager
+def server_process(
+    command: Callable[[int], list[str]], env: dict[str, str], *, check: bool = True
+) -> Iterator[ServerProcess]:
+    """Start ``command(port)`` (a server on a free port) with ``env`` added to the
+    environment, wait until ``/healthz`` answers, and stop it with SIGINT on the way
+    out; with ``check``, a server that does not exit cleanly fails the test."""
     import os
     import signal
     import time
 
     import httpx
 
+    port = free_port()
+    process = subprocess.Popen(
+        command(port),
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = ServerProcess(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start:\n{process.stdout.read()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            server.output = process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            server.output = process.communicate()[0]
+            raise
+    if check:
+        assert process.returncode == 0, server.output
+
+
+def altlas_command(port: int) -> list[str]:
+    """``altlas serve`` on ``port``, from this interpreter's environment."""
+    return [str(Path(sys.executable).parent / "altlas"), "serve", "--port", str(port)]
+
+
+@pytest.fixture(scope="session")
+def run_server() -> Callable[..., AbstractContextManager[ServerProcess]]:
+    """:func:`server_process`, for tests that start their own server command."""
+    return server_process
+
+
+@pytest.fixture
+def altlas_server(base_env: dict[str, str]) -> Callable[..., AbstractContextManager[Any]]:
+    """Run ``altlas serve`` as a real subprocess on a free port; yields an httpx client
+    on its base URL (``client.base_url``). Settings: ``base_env`` plus ``env``."""
+    import httpx
+
     @contextmanager
     def run(env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[httpx.Client]:
-        port = free_port()
-        command = [str(Path(sys.executable).parent / "altlas"), "serve", "--port", str(port)]
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **base_env, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start:\n{process.stdout.read()}")
-                time.sleep(0.1)
-            with httpx.Client(base_url=base, timeout=timeout) as client:
+        with server_process(altlas_command, {**base_env, **(env or {})}) as server:
+            with httpx.Client(base_url=server.base, timeout=timeout) as client:
                 yield client
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
 
     return run

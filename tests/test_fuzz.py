@@ -4,12 +4,7 @@ schema the document gives it. Also the batch and parallel routes over real HTTP.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,20 +43,12 @@ CONFIG = schemathesis.Config.from_dict(
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(installed_fixture_plugins, tmp_path_factory) -> Iterator[str]:
+def server(installed_fixture_plugins, tmp_path_factory, run_server) -> Iterator[str]:
     """``uvicorn altlas.main:app`` as a subprocess, with the echo fixture and onnx plugins."""
     root = tmp_path_factory.mktemp("fuzz")
     (root / "models").mkdir()
-    port = _free_port()
     env = {
-        **os.environ,
         "MODEL_DIR": str(root / "models"),
         "CACHE_DIR": str(root / "cache"),
         "ALTLAS_LOAD_PLUGINS": "fixture-echo,onnx",
@@ -69,34 +56,21 @@ def server(installed_fixture_plugins, tmp_path_factory) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(installed_fixture_plugins),
     }
-    command = [
-        str(BIN / "uvicorn"),
-        "altlas.main:app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start:\n{process.stdout.read().decode()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=30)[0].decode()
-    assert process.returncode == 0, output
+
+    def command(port: int) -> list[str]:
+        return [
+            str(BIN / "uvicorn"),
+            "altlas.main:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+
+    with run_server(command, env) as process:
+        yield process.base
     # The server logged no unexpected failure while it was fuzzed.
-    assert "Traceback" not in output, output
+    assert "Traceback" not in process.output, process.output
 
 
 def _fuzz(operation, mode: GenerationMode, base: str) -> None:

@@ -4,63 +4,36 @@ driven over HTTP with httpx, on the real MiniLM model."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def running(run_server):
+    """A server command on a port, as an httpx client on its base URL."""
+
+    @contextmanager
+    def run(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterator[httpx.Client]:
+        with run_server(command, env) as server:
+            with httpx.Client(base_url=server.base, timeout=60) as client:
+                yield client
+
+    return run
 
 
-@contextmanager
-def running(command: list[str], env: dict[str, str], port: int) -> Iterator[httpx.Client]:
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start:\n{process.stdout.read()}")
-            time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=60) as client:
-            yield client
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            output = process.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        assert process.returncode == 0, output
+def test_altlas_serve_end_to_end(base_env, running):
+    def command(port: int) -> list[str]:
+        return [str(BIN / "altlas"), "serve", "--port", str(port)]
 
-
-def test_altlas_serve_end_to_end(base_env):
-    port = _free_port()
-    command = [str(BIN / "altlas"), "serve", "--port", str(port)]
-    with running(command, base_env, port) as client:
+    with running(command, base_env) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         names = {p["name"] for p in client.get("/api/plugins").json()["plugins"]}
         assert "onnx" in names
@@ -100,10 +73,11 @@ def test_altlas_serve_end_to_end(base_env):
         assert missing.status_code == 409 and "yolov8n.pt" in missing.json()["error"]["message"]
 
 
-def test_uvicorn_runs_the_module_app(base_env, tmp_path):
-    port = _free_port()
-    command = [str(BIN / "uvicorn"), "altlas.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    with running(command, base_env, port) as client:
+def test_uvicorn_runs_the_module_app(base_env, tmp_path, running):
+    def command(port: int) -> list[str]:
+        return [str(BIN / "uvicorn"), "altlas.main:app", "--host", "127.0.0.1", "--port", str(port)]
+
+    with running(command, base_env) as client:
         models = client.get("/api/models/").json()["models"]
         assert "all-minilm-l6-v2" in {m["id"] for m in models}
 

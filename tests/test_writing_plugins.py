@@ -7,17 +7,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,47 +69,7 @@ def test_the_wheel_declares_its_entry_point_and_sdk_range(built):
     assert "[altlas]\nsimilarity = altlas_similarity" in entry_points
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _serving(env: dict[str, str]) -> Iterator[httpx.Client]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(BIN / "altlas"), "serve", "--port", str(port)],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start:\n{process.stdout.read()}")
-            time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=60) as client:
-            yield client
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            output = process.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        assert process.returncode == 0, output
-
-
-def test_the_installed_plugin_serves_its_new_task(built, tmp_path):
+def test_the_installed_plugin_serves_its_new_task(built, tmp_path, altlas_server):
     _wheel, site = built
     env = {
         "PYTHONPATH": str(site),
@@ -123,7 +77,7 @@ def test_the_installed_plugin_serves_its_new_task(built, tmp_path):
         "CACHE_DIR": str(tmp_path / "cache"),
         "ALTLAS_LOAD_PLUGINS": "similarity",
     }
-    with _serving(env) as client:
+    with altlas_server(env) as client:
         plugins = client.get("/api/plugins").json()
         assert plugins["failures"] == []
         similarity = next(p for p in plugins["plugins"] if p["name"] == "similarity")
