@@ -26,12 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import wave
@@ -40,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from servers import running, uvicorn_command
 
 #: The aim: the API at 0.95x the raw library's speed or better.
 AIM_RATIO = 0.95
@@ -66,31 +62,8 @@ def _wav_seconds(data: bytes) -> float:
 @contextmanager
 def server(env: dict[str, str]) -> Iterator[str]:
     """``uvicorn altlas.main:app`` in a process of its own; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "uvicorn", "altlas.main:app", "--port", str(port)]
-    command += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(command, env={**os.environ, **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not start")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running(uvicorn_command("altlas.main:app"), env) as started:
+        yield started.url
 
 
 def _checked(response: httpx.Response) -> httpx.Response:

