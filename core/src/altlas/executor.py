@@ -21,8 +21,16 @@ class Executor(ABC):
     """Runs blocking callables off the event loop."""
 
     @abstractmethod
+    def submit(self, fn: Callable[..., T], /, *args: object) -> asyncio.Future[T]:
+        """Start ``fn(*args)``; the future completes with its result or exception.
+
+        Cancelling the future does not stop work already running: callers that need to
+        know when it really ends keep the future (``asyncio.shield``).
+        """
+
     async def run(self, fn: Callable[..., T], /, *args: object) -> T:
         """Run ``fn(*args)`` and return its result (or raise its exception)."""
+        return await self.submit(fn, *args)
 
     @abstractmethod
     def shutdown(self) -> None:
@@ -35,11 +43,11 @@ class ThreadExecutor(Executor):
     def __init__(self, max_workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="altlas")
 
-    async def run(self, fn: Callable[..., T], /, *args: object) -> T:
+    def submit(self, fn: Callable[..., T], /, *args: object) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         # Copy the context so logging and tracing context follow the work.
         call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await loop.run_in_executor(self._pool, call)
+        return loop.run_in_executor(self._pool, call)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -142,7 +142,8 @@ class Scheduler:
             self.timeout if timeout is None else timeout,
         )
         started = time.perf_counter()
-        running = asyncio.ensure_future(self.executor.run(call, cancel))
+        # The executor's own future, not a task around it: one task less per call.
+        running = self.executor.submit(call, cancel)
         try:
             value = await asyncio.shield(running)
         except asyncio.CancelledError:
