@@ -73,7 +73,7 @@ def server(installed_fixture_plugins, tmp_path_factory, run_server) -> Iterator[
     assert "Traceback" not in process.output, process.output
 
 
-def _fuzz(operation, mode: GenerationMode, base: str) -> None:
+def _fuzz(operation, mode: GenerationMode, base: str, cases: list[str]) -> None:
     # Invalid data must also be refused with a 4xx, never accepted.
     checks = [*CHECKS, negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
 
@@ -87,14 +87,16 @@ def _fuzz(operation, mode: GenerationMode, base: str) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def fuzz(case):
+        cases.append(operation.label)
         case.call_and_validate(base_url=base, checks=checks, timeout=30)
 
     fuzz()
 
 
-def test_every_operation_survives_fuzzing(server):
+def test_every_operation_survives_fuzzing(server, capsys):
     schema = schemathesis.openapi.from_url(f"{server}/openapi.json", config=CONFIG)
     failures: list[str] = []
+    cases: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -103,9 +105,11 @@ def test_every_operation_survives_fuzzing(server):
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if operation.body else [])
         for mode in modes:
             try:
-                _fuzz(operation, mode, server)
+                _fuzz(operation, mode, server, cases)
             except Exception as error:  # noqa: BLE001 - collect every operation's failure
                 failures.append(f"{operation.label} ({mode.value}): {error}")
+    with capsys.disabled():
+        print(f"\nschemathesis: {len(cases)} cases over {operations} operations", end=" ")
     assert operations >= 25
     assert not failures, "\n\n".join(failures)
 
