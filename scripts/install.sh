@@ -16,10 +16,12 @@ _pip() {
 # not pull their declared dependencies.
 install_starter() {
     if [ ! -x "$VENV/bin/python" ]; then
-        "$PYTHON" -m venv "$VENV"
+        "$PYTHON" -m venv "$VENV" || return 1
     fi
-    _pip install --quiet --upgrade "pip>=25.1"
+    _pip install --quiet --upgrade "pip>=25.1" || return 1
     (
+        # Any failed step fails the install, whatever the caller's shell options.
+        set -e
         cd "$ALTLAS_ROOT"
         _pip install --quiet -c constraints.txt -r requirements/torch.txt
         # llama-cpp-python publishes no Linux wheel: build it once, portable, into a
@@ -34,5 +36,5 @@ install_starter() {
 
 # What the test suite needs on top (the root pyproject's `test` dependency group).
 install_test_tools() {
-    _pip install --quiet --group "$ALTLAS_ROOT/pyproject.toml:test"
+    _pip install --quiet --group "$ALTLAS_ROOT/pyproject.toml:test" || return 1
 }
