@@ -13,8 +13,6 @@ import base64
 import io
 import itertools
 import json
-import threading
-import time
 import wave
 from collections.abc import Iterator
 
@@ -22,12 +20,12 @@ import httpx
 import numpy as np
 import openai
 import pytest
-import uvicorn
 
 from altlas.config import Settings
 from altlas.http.app import create_app
 from altlas.runtime import Runtime
 from altlas_sdk.audio.encode import encode_pcm16, float_to_pcm16
+from altlas_sdk.testing.server import serving
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 WHISPER = "whisper-base"
@@ -75,21 +73,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         },
         config_path=config,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(Runtime(settings)), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(Runtime(settings))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,6 @@ import base64
 import importlib.util
 import io
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,6 @@ import httpx
 import msgspec
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw
 from skimage import data as samples
 
@@ -32,6 +29,7 @@ from altlas.config import Settings
 from altlas.http.app import create_app
 from altlas.runtime import Runtime
 from altlas_sdk.errors import AltlasError
+from altlas_sdk.testing.server import serving
 from altlas_sdk.vision.masks import decode_mask
 from altlas_sdk.vision.tasks import Mask
 
@@ -66,21 +64,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         },
         config_path=config,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(Runtime(settings)), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(Runtime(settings))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

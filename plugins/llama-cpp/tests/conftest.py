@@ -4,8 +4,6 @@ SmolLM2), and a real uvicorn server."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from altlas.config import Settings
 from altlas.http.app import create_app
 from altlas.runtime import Runtime
 from altlas_llama_cpp.testing import write_tiny_gguf
+from altlas_sdk.testing.server import serving as serving_app
 
 
 @pytest.fixture(scope="session")
@@ -60,25 +59,8 @@ def make_runtime(root: Path, config: str = "", **environ: str) -> Runtime:
 @contextmanager
 def serving(runtime: Runtime) -> Iterator[Server]:
     """Run ``runtime`` behind uvicorn in a thread, on a free port, until the block ends."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Server(f"http://127.0.0.1:{port}", runtime)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+    with serving_app(create_app(runtime)) as url:
+        yield Server(url, runtime)
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,6 @@ in every session of an environment that has the SDK installed, core or not.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,22 +91,7 @@ def altlas_server_url(altlas_app: Starlette) -> Iterator[str]:
     """``altlas_app`` served by a real uvicorn server on a free local port, for clients
     that need a real socket (``httpx``, the ``openai`` client, a browser); yields its
     base URL, ``http://127.0.0.1:<port>``, once the service has started."""
-    import uvicorn
+    from altlas_sdk.testing.server import serving
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(altlas_app, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the altlas server did not start; its log has the error")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serving(altlas_app, timeout=30) as url:
+        yield url
