@@ -260,3 +260,48 @@ def test_minimum_residency_stops_thrashing(budget):
     assert thrashing_served <= 2 * thrashing_loads
     assert steady_loads <= 2 + 2 * 3
     assert steady_served >= 10 * steady_loads
+
+
+def test_an_explicit_unload_waits_for_the_requests_in_flight(budget):
+    runtime = budget(QUEUE_TIMEOUT="5")
+
+    async def scenario():
+        await runtime.models.load_model(MINILM)
+        order: list[str] = []
+
+        async def request() -> None:
+            async with runtime.models.use(MINILM) as model:
+                await asyncio.sleep(0.3)
+                assert runtime.models.loaded_model(MINILM) is model
+                order.append("request done")
+
+        running = asyncio.ensure_future(request())
+        await asyncio.sleep(0.05)
+        status = await runtime.models.unload_model(MINILM)
+        order.append("unloaded")
+        await running
+        assert order == ["request done", "unloaded"]
+        assert status.state == "available"
+
+    run(runtime, scenario)
+
+
+def test_an_explicit_unload_waits_no_longer_than_the_queue_timeout(budget):
+    runtime = budget(QUEUE_TIMEOUT="0.2")
+
+    async def scenario():
+        await runtime.models.load_model(MINILM)
+
+        async def request() -> None:
+            async with runtime.models.use(MINILM):
+                await asyncio.sleep(1.0)
+
+        running = asyncio.ensure_future(request())
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        status = await runtime.models.unload_model(MINILM)
+        assert 0.15 <= time.monotonic() - started < 0.9
+        assert status.state == "available" and not running.done()
+        await running
+
+    run(runtime, scenario)

@@ -539,7 +539,12 @@ class ModelManager:
         await self.unload_all()
 
     async def unload_model(self, model_id: str) -> ModelStatus:
-        """Unload ``model_id`` (waiting for a load in progress first) and unpin it."""
+        """Unload ``model_id`` and unpin it.
+
+        A load in progress is waited for first, and so are the requests running or
+        queued on the model (up to ``QUEUE_TIMEOUT``): a backend is never torn down
+        under a call it is serving unless they outlast that.
+        """
         self.catalog.get(model_id)
         slot = self._slots[model_id]
         slot.pinned = False
@@ -548,6 +553,20 @@ class ModelManager:
                 await asyncio.shield(slot.load)
             except AltlasError:
                 return self.status(model_id)
+        deadline = time.monotonic() + self.settings.queue_timeout
+        while slot.in_flight and slot.model is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.warning(
+                    "unloading model %s with %d request(s) still in flight after %gs",
+                    model_id,
+                    slot.in_flight,
+                    self.settings.queue_timeout,
+                )
+                break
+            changed = self._changed
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
         await self._unload(model_id, reason="requested")
         return self.status(model_id)
 
