@@ -11,6 +11,7 @@ import pluggy
 
 from altlas_sdk.backend import (
     Backend,
+    BatchedModel,
     CancellationToken,
     Device,
     DevicePolicy,
@@ -35,6 +36,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 __all__ = [
     "PROJECT_NAME",
     "Backend",
+    "BatchedModel",
     "Candidate",
     "CancellationToken",
     "Device",

@@ -169,6 +169,32 @@ class LoadedModel(ABC):
         """Release what :meth:`Backend.load` took. The core drops its reference after."""
 
 
+class BatchedModel(LoadedModel):
+    """A loaded model whose natural call is a batch (it declares native batching).
+
+    Subclasses implement :meth:`infer_batch` only: :meth:`infer` runs a batch of one
+    and raises that input's error, so the two paths can never drift apart.
+    """
+
+    def infer(
+        self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
+    ) -> Struct:
+        result = self.infer_batch(task, [inputs], parameters, cancel)[0]
+        if isinstance(result, AltlasError):
+            raise result
+        return result
+
+    @abstractmethod
+    def infer_batch(
+        self,
+        task: str,
+        inputs: Sequence[Struct],
+        parameters: Struct,
+        cancel: CancellationToken,
+    ) -> list[Struct | AltlasError]:
+        """Run several inputs of one task; one result (or error) per input, in order."""
+
+
 class Backend(ABC):
     """A kind of model runtime (``onnx``, ``llama-cpp``...), registered by a plugin.
 

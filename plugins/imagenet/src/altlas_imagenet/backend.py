@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from altlas_sdk import (
     Backend,
+    BatchedModel,
     CancellationToken,
     Device,
     DevicePolicy,
@@ -30,7 +31,7 @@ from altlas_sdk.errors import (
 )
 from altlas_sdk.tasks import IMAGE_CLASSIFICATION
 from altlas_sdk.vision.annotate import attach_annotation
-from altlas_sdk.vision.images import ImageLimits, decode_image
+from altlas_sdk.vision.images import ImageLimits, decode_batch
 from altlas_sdk.vision.tasks import ClassificationOutput, ClassificationParameters, ClassScore
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def _labels(path: Path | None) -> list[str]:
     return labels
 
 
-class ClassifierModel(LoadedModel):
+class ClassifierModel(BatchedModel):
     """A loaded EfficientNet-Lite classifier."""
 
     def __init__(self, model: Any, labels: list[str], size: int, limits: ImageLimits) -> None:
@@ -118,14 +119,6 @@ class ClassifierModel(LoadedModel):
         parameter = next(model.parameters())
         self.torch_device = parameter.device
         self.device = Device("cuda", parameter.device.index or 0) if parameter.is_cuda else Device()
-
-    def infer(
-        self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
-    ) -> Struct:
-        result = self.infer_batch(task, [inputs], parameters, cancel)[0]
-        if isinstance(result, AltlasError):
-            raise result
-        return result
 
     def infer_batch(
         self,
@@ -140,13 +133,7 @@ class ClassifierModel(LoadedModel):
         if task != IMAGE_CLASSIFICATION:
             raise InvalidInput(f"this model serves 'image-classification', not '{task}'")
         assert isinstance(parameters, ClassificationParameters)
-        results: list[Struct | AltlasError | None] = [None] * len(inputs)
-        images: dict[int, Image] = {}
-        for index, item in enumerate(inputs):
-            try:
-                images[index] = decode_image(item.image, self.limits)  # type: ignore[attr-defined]
-            except AltlasError as error:
-                results[index] = error
+        results, images = decode_batch(inputs, self.limits)
         if not images:
             return results  # type: ignore[return-value]
         batch = np.stack([self._preprocess(image) for image in images.values()])

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from altlas_onnx.providers import choose_providers, device_of
 from altlas_sdk import (
     Backend,
+    BatchedModel,
     CancellationToken,
     DevicePolicy,
     LoadedModel,
@@ -205,7 +206,7 @@ def _token_embeddings_output(session: Any, named: str | None) -> str:
     return outputs[0].name
 
 
-class EmbeddingModel(LoadedModel):
+class EmbeddingModel(BatchedModel):
     """A sentence encoder: tokenizer, transformer, pooling, optional L2 normalization."""
 
     def __init__(self, session: Any, tokenizer_path: Any, options: dict[str, Any]) -> None:
@@ -223,14 +224,6 @@ class EmbeddingModel(LoadedModel):
         self.tokenizer.enable_truncation(self.max_length)
         self.input_names = {i.name for i in session.get_inputs()}
         self.output_name = _token_embeddings_output(session, options.get("output"))
-
-    def infer(
-        self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
-    ) -> Struct:
-        result = self.infer_batch(task, [inputs], parameters, cancel)[0]
-        if isinstance(result, AltlasError):
-            raise result
-        return result
 
     def infer_batch(
         self,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from altlas_sdk import (
     Backend,
+    BatchedModel,
     CancellationToken,
     DevicePolicy,
     LoadedModel,
@@ -33,7 +34,7 @@ from altlas_sdk import (
 from altlas_sdk.errors import AltlasError, InvalidInput, InvalidModelFile
 from altlas_sdk.tasks import IMAGE_SEGMENTATION
 from altlas_sdk.vision.annotate import attach_annotation
-from altlas_sdk.vision.images import ImageLimits, decode_image
+from altlas_sdk.vision.images import ImageLimits, decode_batch
 from altlas_sdk.vision.tasks import SegmentationParameters
 from altlas_segmentation.foreground import IMAGENET_MEAN, IMAGENET_STD
 from altlas_segmentation.output import segmentation_output
@@ -113,7 +114,7 @@ def _labels(options: dict[str, Any], path: Path | None) -> list[str]:
     return [str(label) for label in options.get("labels", [])]
 
 
-class SemanticModel(LoadedModel):
+class SemanticModel(BatchedModel):
     """A loaded semantic-segmentation model."""
 
     def __init__(self, session: Any, settings: _Settings) -> None:
@@ -123,14 +124,6 @@ class SemanticModel(LoadedModel):
         model_input = session.get_inputs()[0]
         self.input_name = model_input.name
         self.fixed_batch = isinstance(model_input.shape[0], int) and model_input.shape[0] == 1
-
-    def infer(
-        self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
-    ) -> Struct:
-        result = self.infer_batch(task, [inputs], parameters, cancel)[0]
-        if isinstance(result, AltlasError):
-            raise result
-        return result
 
     def infer_batch(
         self,
@@ -144,13 +137,7 @@ class SemanticModel(LoadedModel):
         if task != IMAGE_SEGMENTATION:
             raise InvalidInput(f"this model serves 'image-segmentation', not '{task}'")
         assert isinstance(parameters, SegmentationParameters)
-        results: list[Struct | AltlasError | None] = [None] * len(inputs)
-        images: dict[int, Image] = {}
-        for index, item in enumerate(inputs):
-            try:
-                images[index] = decode_image(item.image, self.settings.limits)  # type: ignore[attr-defined]
-            except AltlasError as error:
-                results[index] = error
+        results, images = decode_batch(inputs, self.settings.limits)
         if not images:
             return results  # type: ignore[return-value]
         batch = np.stack([self._preprocess(image) for image in images.values()])

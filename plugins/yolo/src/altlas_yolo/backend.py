@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from altlas_sdk import (
     Backend,
+    BatchedModel,
     CancellationToken,
     Device,
     DevicePolicy,
@@ -26,7 +27,7 @@ from altlas_sdk import (
 from altlas_sdk.errors import AltlasError, InvalidInput, InvalidModelFile, WeightsMissing
 from altlas_sdk.tasks import IMAGE_CLASSIFICATION, IMAGE_SEGMENTATION, OBJECT_DETECTION
 from altlas_sdk.vision.annotate import attach_annotation
-from altlas_sdk.vision.images import ImageLimits, decode_image
+from altlas_sdk.vision.images import ImageLimits, decode_batch
 from altlas_yolo.offline import import_ultralytics
 from altlas_yolo.results import classes_filter, to_classification, to_detection, to_segmentation
 
@@ -95,7 +96,7 @@ def _device_for(policy: DevicePolicy) -> str:
     return "cuda:0" if policy.use_gpu and torch.cuda.is_available() else "cpu"
 
 
-class YoloModel(LoadedModel):
+class YoloModel(BatchedModel):
     """A loaded Ultralytics model."""
 
     def __init__(self, model: Any, spec: ModelSpec, device: str) -> None:
@@ -119,14 +120,6 @@ class YoloModel(LoadedModel):
         blank = np.zeros((64, 64, 3), dtype=np.uint8)
         self.model.predict([blank], device=self.device_name, verbose=False)
 
-    def infer(
-        self, task: str, inputs: Struct, parameters: Struct, cancel: CancellationToken
-    ) -> Struct:
-        result = self.infer_batch(task, [inputs], parameters, cancel)[0]
-        if isinstance(result, AltlasError):
-            raise result
-        return result
-
     def infer_batch(
         self,
         task: str,
@@ -139,13 +132,7 @@ class YoloModel(LoadedModel):
                 f"this is a YOLO '{self.kind}' model; it serves {list(self.served)}, not '{task}'",
                 param="$.task",
             )
-        results: list[Struct | AltlasError | None] = [None] * len(inputs)
-        images: dict[int, Image] = {}
-        for index, item in enumerate(inputs):
-            try:
-                images[index] = decode_image(item.image, self.limits)  # type: ignore[attr-defined]
-            except AltlasError as error:
-                results[index] = error
+        results, images = decode_batch(inputs, self.limits)
         if images:
             cancel.raise_if_cancelled()
             predictions = self._predict(task, list(images.values()), parameters)

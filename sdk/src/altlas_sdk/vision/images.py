@@ -11,11 +11,16 @@ one. Pillow is imported here, on first use: a plugin that decodes images depends
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from altlas_sdk.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from altlas_sdk.errors import (
+    AltlasError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,6 +114,22 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> Image:
         raise _too_many_pixels(None, limits) from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise _corrupt(error) from None
+
+
+def decode_batch(
+    inputs: Sequence[Any], limits: ImageLimits | None = None
+) -> tuple[list[Any], dict[int, Image]]:
+    """Decode the ``image`` of each input of a batch: returns one result slot per input
+    (the error of an image that failed, else ``None`` for the caller to fill) and the
+    decoded images by input index. A bad image fails only its own slot."""
+    results: list[Any] = [None] * len(inputs)
+    images: dict[int, Image] = {}
+    for index, item in enumerate(inputs):
+        try:
+            images[index] = decode_image(item.image, limits)
+        except AltlasError as error:
+            results[index] = error
+    return results, images
 
 
 def to_array(image: Image) -> np.ndarray:
