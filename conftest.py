@@ -179,3 +179,30 @@ def altlas_server(base_env: dict[str, str]) -> Callable[..., AbstractContextMana
                 yield client
 
     return run
+
+
+@pytest.fixture(scope="session")
+def serve_with_config(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str], AbstractContextManager[str]]:
+    """``with serve_with_config(toml) as url:`` serves every installed plugin on the CPU,
+    with ``toml`` as the config file and empty MODEL_DIR and CACHE_DIR of its own, from
+    a real uvicorn server in a thread; yields its base URL."""
+    from altlas_sdk.testing.server import serving
+
+    @contextmanager
+    def run(config_text: str) -> Iterator[str]:
+        config = tmp_path_factory.mktemp("config") / "altlas.toml"
+        config.write_text(config_text)
+        settings = Settings.load(
+            environ={
+                "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
+                "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+                "USE_GPU": "false",
+            },
+            config_path=config,
+        )
+        with serving(create_app(Runtime(settings))) as url:
+            yield url
+
+    return run

@@ -22,10 +22,8 @@ import openai
 import pytest
 
 from altlas.config import Settings
-from altlas.http.app import create_app
 from altlas.runtime import Runtime
 from altlas_sdk.audio.encode import encode_pcm16, float_to_pcm16
-from altlas_sdk.testing.server import serving
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 WHISPER = "whisper-base"
@@ -61,19 +59,9 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(serve_with_config) -> Iterator[str]:
     """A real uvicorn server on a free port, serving the installed audio plugins."""
-    config = tmp_path_factory.mktemp("config") / "altlas.toml"
-    config.write_text(CONFIG)
-    settings = Settings.load(
-        environ={
-            "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
-            "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
-            "USE_GPU": "false",
-        },
-        config_path=config,
-    )
-    with serving(create_app(Runtime(settings))) as url:
+    with serve_with_config(CONFIG) as url:
         yield url
 
 

@@ -25,11 +25,7 @@ import pytest
 from PIL import Image, ImageDraw
 from skimage import data as samples
 
-from altlas.config import Settings
-from altlas.http.app import create_app
-from altlas.runtime import Runtime
 from altlas_sdk.errors import AltlasError
-from altlas_sdk.testing.server import serving
 from altlas_sdk.vision.masks import decode_mask
 from altlas_sdk.vision.tasks import Mask
 
@@ -52,19 +48,9 @@ options = {{ max_image_pixels = {MAX_PIXELS}, max_image_bytes = {MAX_BYTES} }}
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(serve_with_config) -> Iterator[str]:
     """A real uvicorn server on a free port, serving the installed vision plugins."""
-    config = tmp_path_factory.mktemp("config") / "altlas.toml"
-    config.write_text(CONFIG)
-    settings = Settings.load(
-        environ={
-            "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
-            "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
-            "USE_GPU": "false",
-        },
-        config_path=config,
-    )
-    with serving(create_app(Runtime(settings))) as url:
+    with serve_with_config(CONFIG) as url:
         yield url
 
 
