@@ -53,6 +53,20 @@ def test_metrics_count_requests_latency_models_and_cache(fixture_plugins, make_r
         '{result="hit"}': 1,
         '{result="miss"}': 1,
     }
+
+
+def test_batch_requests_count_cache_hits_too(fixture_plugins, make_runtime, serve):
+    runtime = make_runtime(ALTLAS_LOAD_PLUGINS="onnx,fixture-echo", RESPONSE_CACHE="fixture-dict")
+    with serve(runtime) as client:
+        item = {"model_id": MODEL, "inputs": ["a cat"]}
+        client.post("/api/inference/", json=item)
+        batch = client.post("/api/inference/batch", json={"requests": [item, item]}).json()
+        assert [result["from_cache"] for result in batch["results"]] == [True, True]
+        metrics = client.get("/metrics").text
+    assert samples(metrics, "altlas_response_cache_total") == {
+        '{result="hit"}': 2,
+        '{result="miss"}': 1,
+    }
     assert samples(metrics, "altlas_model_loaded") == {f'{{model="{MODEL}"}}': 1}
     assert samples(metrics, "altlas_model_memory_bytes")[f'{{model="{MODEL}",kind="ram"}}'] > 1e6
     assert samples(metrics, "altlas_queue_depth") == {f'{{model="{MODEL}"}}': 0}

@@ -54,7 +54,7 @@ class Runtime:
             self.models,
             self.registry,
             Scheduler(self.executor, max_queue=settings.max_queue, timeout=settings.queue_timeout),
-            CacheStep(cache.item if cache else None),
+            CacheStep(cache.item if cache else None, self.metrics),
             self.metrics,
         )
         self.started = False

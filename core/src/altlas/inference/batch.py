@@ -23,7 +23,6 @@ from typing import Annotated, Any, cast
 import msgspec
 from msgspec import Meta, Struct
 
-from altlas.inference.cache import cache_key, is_cacheable
 from altlas.inference.decode import TaskCall, decode_call
 from altlas.inference.encode import build_response, check_output
 from altlas.inference.service import InferenceService
@@ -269,10 +268,7 @@ class BatchRunner:
         cache = service.cache
         pending: list[tuple[int, TaskCall, str | None]] = []
         for index, call in group.calls:
-            key = None
-            if cache.cache is not None and is_cacheable(call):
-                key = cache_key(spec.id, service.manager.version_of(spec.id), call)
-            cached = await cache.lookup(key, call) if key is not None else None
+            key, cached = await cache.find(spec.id, service.manager.version_of(spec.id), call)
             if cached is None:
                 pending.append((index, call, key))
                 continue

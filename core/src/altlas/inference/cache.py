@@ -9,11 +9,15 @@ generation request is cached only with ``temperature: 0`` or a ``seed``.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from altlas.inference.decode import TaskCall
 from altlas_sdk import ResponseCache
+
+if TYPE_CHECKING:
+    from altlas.metrics import Metrics
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -35,8 +39,23 @@ def is_cacheable(call: TaskCall) -> bool:
 class CacheStep:
     """Looks outputs up in, and stores them into, the configured cache."""
 
-    def __init__(self, cache: ResponseCache | None) -> None:
+    def __init__(self, cache: ResponseCache | None, metrics: Metrics | None = None) -> None:
         self.cache = cache
+        self.metrics = metrics
+
+    async def find(
+        self, model_id: str, version: str, call: TaskCall
+    ) -> tuple[str | None, msgspec.Struct | None]:
+        """The cache key of ``call`` (``None`` when no cache will keep it) and its cached
+        output, if any; counts the hit or miss."""
+        # Keys hash the whole input: compute one only when a cache will use it.
+        if self.cache is None or not is_cacheable(call):
+            return None, None
+        key = cache_key(model_id, version, call)
+        cached = await self.lookup(key, call)
+        if self.metrics is not None:
+            self.metrics.cache.inc("hit" if cached is not None else "miss")
+        return key, cached
 
     async def lookup(self, key: str, call: TaskCall) -> msgspec.Struct | None:
         """The cached output of ``call``, or ``None``."""

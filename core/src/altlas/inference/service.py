@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
-from altlas.inference.cache import CacheStep, cache_key, is_cacheable
+from altlas.inference.cache import CacheStep
 from altlas.inference.decode import decode_call
 from altlas.inference.encode import build_response, check_output
 from altlas.inference.select import ModelSelector
@@ -58,13 +58,7 @@ class InferenceService:
         )
 
         async with self.manager.use(spec.id) as model:
-            # Keys hash the whole input: compute one only when a cache will use it.
-            key = None
-            if self.cache.cache is not None and is_cacheable(call):
-                key = cache_key(spec.id, self.manager.version_of(spec.id), call)
-            cached = await self.cache.lookup(key, call) if key is not None else None
-            if key is not None and self.metrics is not None:
-                self.metrics.cache.inc("hit" if cached is not None else "miss")
+            key, cached = await self.cache.find(spec.id, self.manager.version_of(spec.id), call)
             if cached is not None:
                 return build_response(
                     model_id=spec.id,
