@@ -59,9 +59,11 @@ class MetricsMiddleware:
             return UNMATCHED
         paths = self._paths
         if paths is None or endpoint not in paths:
-            # Plugin routes are added when the app starts: map again on a miss.
+            # Plugin routes are added when the app starts: map again on a miss, and
+            # remember an endpoint found nowhere (inside a Mount) so as not to map again.
             paths = self._paths = _endpoint_paths(app.router.routes)
-        return paths.get(endpoint, UNMATCHED)
+            paths.setdefault(endpoint, UNMATCHED)
+        return paths[endpoint]
 
 
 def _endpoint_paths(routes: list[BaseRoute]) -> dict[Any, str]:
