@@ -97,6 +97,18 @@ def _as_non_negative_seconds(value: Any) -> float:
     return seconds
 
 
+def _as_milliseconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected milliseconds, got {value!r}")
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected milliseconds >= 0, got {value!r}") from None
+    if not 0 <= number < float("inf"):
+        raise ValueError(f"expected milliseconds >= 0, got {value!r}")
+    return number
+
+
 def _as_count(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected a whole number >= 0, got {value!r}")
@@ -170,6 +182,22 @@ class Settings:
         default="default", metadata={"env": "SELECTION_STRATEGY", "parse": _as_text}
     )
     response_cache: str = field(default="", metadata={"env": "RESPONSE_CACHE", "parse": _as_text})
+    response_cache_ttl: float = field(
+        default=3600.0, metadata={"env": "RESPONSE_CACHE_TTL", "parse": _as_non_negative_seconds}
+    )
+    response_cache_memory_mb: int = field(
+        default=256, metadata={"env": "RESPONSE_CACHE_MEMORY_MB", "parse": _as_required_megabytes}
+    )
+    max_batch_size: int = field(default=32, metadata={"env": "MAX_BATCH_SIZE", "parse": _as_count})
+    batch_max_wait_ms: float = field(
+        default=0.0, metadata={"env": "BATCH_MAX_WAIT_MS", "parse": _as_milliseconds}
+    )
+    breaker_failures: int = field(
+        default=5, metadata={"env": "BREAKER_FAILURES", "parse": _as_count}
+    )
+    breaker_cooldown: float = field(
+        default=30.0, metadata={"env": "BREAKER_COOLDOWN", "parse": _as_non_negative_seconds}
+    )
     max_request_body_mb: int = field(
         default=100, metadata={"env": "MAX_REQUEST_BODY_MB", "parse": _as_required_megabytes}
     )

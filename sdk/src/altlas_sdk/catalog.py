@@ -52,6 +52,12 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     - ``memory_mb``: what the model takes in RAM, declared by the operator; when set
       it replaces the backend's estimate and the measurement in budget decisions
       (useful where RSS misleads, e.g. memory-mapped weights).
+    - ``max_batch_size``: dynamic batching; requests for this model that wait
+      together are coalesced into one ``infer_batch`` call of at most this many inputs
+      (``None``: the ``MAX_BATCH_SIZE`` setting; ``1`` turns batching off). Only for
+      backends with ``native_batching``.
+    - ``max_wait_ms``: how long a batch may wait for more requests before it runs
+      (``None``: the ``BATCH_MAX_WAIT_MS`` setting).
     """
 
     id: ModelId
@@ -69,6 +75,8 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     max_concurrency: Annotated[int, Meta(ge=1)] | None = None
     max_queue: Annotated[int, Meta(ge=0)] | None = None
     memory_mb: Annotated[int, Meta(ge=1)] | None = None
+    max_batch_size: Annotated[int, Meta(ge=1)] | None = None
+    max_wait_ms: Annotated[float, Meta(ge=0)] | None = None
 
     @property
     def task(self) -> str:

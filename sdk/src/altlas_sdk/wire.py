@@ -17,12 +17,16 @@ class InferenceRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     ``inputs`` is typed by the task (see :mod:`altlas_sdk.tasks`). ``model_id`` may be
     omitted on a route that names the task: the task's default model runs. ``task``
     picks one of the model's tasks when it serves several (default: its first).
+    ``cache``: ``false`` neither reads nor writes the response cache for this request;
+    ``true`` caches it even when it samples without a seed; ``null`` (the default)
+    caches deterministic requests only.
     """
 
     inputs: Any
     model_id: str | None = None
     parameters: dict[str, Any] = {}
     task: str | None = None
+    cache: bool | None = None
 
 
 class Timing(Struct, kw_only=True):
