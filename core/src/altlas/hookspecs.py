@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from altlas.runtime import Runtime
     from altlas_sdk import (
         Backend,
+        Combiner,
         ModelSource,
         ModelSpec,
         ResponseCache,
@@ -81,6 +82,16 @@ def register_selection_strategies(register: Callable[[SelectionStrategy], None])
 
     Call ``register(strategy)`` with a :class:`altlas_sdk.SelectionStrategy`; the
     setting ``SELECTION_STRATEGY`` chooses one by ``name``.
+    """
+
+
+@hookspec
+def register_combiners(register: Callable[[Combiner], None]) -> None:
+    """Register ensemble combiners.
+
+    Call ``register(combiner)`` with an :class:`altlas_sdk.Combiner`; it merges the
+    outputs of several models for the tasks in its ``tasks``. The first combiner
+    registered for a task is the task's default; a request may name another.
     """
 
 

@@ -71,6 +71,9 @@ class _Slot:
     expires_at: float | None = None
     #: Monotonic time of the last completed load (for ``MIN_RESIDENCY``).
     resident_since: float = 0.0
+    #: Milliseconds the last completed load took; kept across unloads, so that
+    #: selection can weigh what loading the model again would cost.
+    last_load_ms: float | None = None
 
     #: The operator's ``memory_mb``, in bytes: overrides estimate and measurement.
     declared_bytes: int | None = None
@@ -191,6 +194,11 @@ class ModelManager:
         """Whether ``model_id`` is in memory now."""
         slot = self._slots.get(model_id)
         return slot is not None and slot.model is not None
+
+    def last_load_ms(self, model_id: str) -> float | None:
+        """Milliseconds the model's last completed load took, if it ever loaded."""
+        slot = self._slots.get(model_id)
+        return slot.last_load_ms if slot is not None else None
 
     def version_of(self, model_id: str) -> str:
         """The loaded model's version (its files' fingerprint unless it names one)."""
@@ -326,9 +334,11 @@ class ModelManager:
             if slot.declared_bytes is not None:
                 need = MemoryEstimate(ram_bytes=slot.declared_bytes, gpu_bytes=need.gpu_bytes)
             await self._make_room(spec.id, slot, need)
+            load_started = time.perf_counter()
             model, measured = await self.executor.run(
                 measure_load, lambda: backend.load(spec, files, self.policy)
             )
+            slot.last_load_ms = (time.perf_counter() - load_started) * 1000
         except WeightsMissing as error:
             slot.state, slot.detail = "available", None
             raise WeightsMissing(f"model '{spec.id}' cannot load: {error.message}") from None

@@ -1,5 +1,5 @@
 """What plugins registered: tasks, backends, sources, catalog entries, strategies,
-caches and routes, each with the plugin that registered it.
+caches, combiners, routes and facades, each with the plugin that registered it.
 
 Registration runs plugin by plugin: a plugin whose hook raises, or registers something
 malformed, is recorded as failed and none of its registrations are kept. Two plugins
@@ -16,7 +16,15 @@ from typing import Any, Generic, TypeVar
 from starlette.routing import BaseRoute, Mount, Route
 
 from altlas.plugins import Plugins
-from altlas_sdk import Backend, ModelSource, ModelSpec, ResponseCache, SelectionStrategy, TaskSpec
+from altlas_sdk import (
+    Backend,
+    Combiner,
+    ModelSource,
+    ModelSpec,
+    ResponseCache,
+    SelectionStrategy,
+    TaskSpec,
+)
 from altlas_sdk.catalog import is_valid_model_id
 
 T = TypeVar("T")
@@ -54,6 +62,7 @@ class Registry:
     catalog: dict[str, Owned[ModelSpec]] = field(default_factory=dict)
     strategies: dict[str, Owned[SelectionStrategy]] = field(default_factory=dict)
     caches: dict[str, Owned[ResponseCache]] = field(default_factory=dict)
+    combiners: dict[str, Owned[Combiner]] = field(default_factory=dict)
     routes: dict[str, Owned[BaseRoute]] = field(default_factory=dict)
     facades: dict[str, Owned[Facade]] = field(default_factory=dict)
 
@@ -90,6 +99,7 @@ _KINDS: tuple[_Kind, ...] = (
         "selection strategy",
     ),
     _Kind("register_caches", "caches", ResponseCache, lambda c: c.name, "cache"),
+    _Kind("register_combiners", "combiners", Combiner, lambda c: c.name, "combiner"),
     _Kind("register_routes", "routes", BaseRoute, _route_key, "route"),
     _Kind("register_facades", "facades", Facade, lambda f: f.name, "facade", Facade),
 )

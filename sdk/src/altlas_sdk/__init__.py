@@ -19,9 +19,11 @@ from altlas_sdk.backend import (
     MemoryEstimate,
     ModelFiles,
 )
-from altlas_sdk.cache import ResponseCache
+from altlas_sdk.cache import CacheContext, ResponseCache
 from altlas_sdk.catalog import ModelSource, ModelSpec, SourceContext
-from altlas_sdk.selection import Candidate, SelectionStrategy
+from altlas_sdk.ensemble import Combiner, Member
+from altlas_sdk.lru import async_lru_cache
+from altlas_sdk.selection import Candidate, ModelStats, SelectionStrategy
 from altlas_sdk.tasks import TaskSpec
 from altlas_sdk.wire import InferenceRequest, InferenceResponse
 
@@ -37,20 +39,25 @@ __all__ = [
     "PROJECT_NAME",
     "Backend",
     "BatchedModel",
+    "CacheContext",
     "Candidate",
     "CancellationToken",
+    "Combiner",
     "Device",
     "DevicePolicy",
     "InferenceRequest",
     "InferenceResponse",
     "LoadedModel",
+    "Member",
     "MemoryEstimate",
     "ModelFiles",
     "ModelSource",
     "ModelSpec",
+    "ModelStats",
     "ResponseCache",
     "SelectionStrategy",
     "SourceContext",
     "TaskSpec",
+    "async_lru_cache",
     "hookimpl",
 ]

@@ -11,6 +11,7 @@ from typing import TypeVar
 from altlas.inference.cache import CacheStep
 from altlas.inference.decode import decode_call
 from altlas.inference.encode import build_response, check_output
+from altlas.inference.latency import LatencyBook
 from altlas.inference.select import ModelSelector
 from altlas.manager import ModelManager
 from altlas.metrics import Metrics
@@ -39,6 +40,8 @@ class InferenceService:
         self.scheduler = scheduler
         self.cache = cache
         self.metrics = metrics
+        #: Measured per-model latency, read by selection strategies.
+        self.latency = LatencyBook()
 
     async def run_inference(
         self,
@@ -100,6 +103,7 @@ class InferenceService:
             CancellationToken(),
             max_queue=spec.max_queue,
         )
+        self.latency.observe(spec.id, timed.inference_ms)
         if self.metrics is not None:
             self.metrics.queue_seconds.observe(timed.queue_ms / 1000, spec.id)
             self.metrics.inference_seconds.observe(timed.inference_ms / 1000, spec.id)
