@@ -172,6 +172,20 @@ class Overloaded(AltlasError):
         super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
+class ModelsUnavailable(AltlasError):
+    """Every model an orchestrated request could use failed, timed out, was busy, or
+    has its circuit breaker open; the message says what happened to each. Retry after
+    ``retry_after`` seconds."""
+
+    status = 503
+    type = "unavailable_error"
+
+    def __init__(self, message: str, *, code: str, retry_after: float = 1.0) -> None:
+        super().__init__(
+            message, code=code, headers={"Retry-After": str(max(1, round(retry_after)))}
+        )
+
+
 class InsufficientMemory(AltlasError):
     """A model cannot fit in the memory budget even after evicting every model that may
     be evicted; the message says what holds the memory."""

@@ -22,3 +22,5 @@ def register_facades(register: Callable[[str, Callable[[Any], object]], None]) -
     from altlas.facades.audio import AudioModelManager
 
     register("audio_model_manager", AudioModelManager)
+
+    register("model_orchestrator", lambda runtime: runtime.orchestrator)

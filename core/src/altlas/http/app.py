@@ -13,7 +13,16 @@ from starlette.routing import BaseRoute
 from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, http_error_handler
 from altlas.http.limits import BodySizeLimitMiddleware
 from altlas.http.observe import MetricsMiddleware
-from altlas.http.routes import batch, docs, inference, models, openai, openai_audio, system
+from altlas.http.routes import (
+    batch,
+    docs,
+    inference,
+    models,
+    openai,
+    openai_audio,
+    orchestrated,
+    system,
+)
 from altlas.runtime import Runtime, get_runtime
 from altlas_sdk.errors import AltlasError
 
@@ -41,6 +50,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             *system.routes,
             *models.routes,
             *batch.routes,
+            *orchestrated.routes,
             *docs.routes,
             *openai.routes,
             *openai_audio.routes,

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from altlas.catalog import Catalog, CatalogEntry
 from altlas.config import Settings
+from altlas.inference.latency import LatencyBook
 from altlas.manager import ModelManager
 from altlas.registry import Registry
-from altlas_sdk import Candidate, InferenceRequest
+from altlas_sdk import Candidate, InferenceRequest, ModelStats
 from altlas_sdk.errors import TaskNotServed, ValidationFailed
 from altlas_sdk.tasks import TASK_IDS
+
+if TYPE_CHECKING:
+    from altlas.orchestration.breaker import CircuitBreakers
+
+#: Model states in which a model cannot run until the operator acts.
+UNUSABLE_STATES = frozenset({"unavailable", "weights_missing"})
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,43 @@ class ModelSelector:
         self.registry = registry
         self.manager = manager
         self.settings = settings
+        #: Measured per-model latency (the inference service records into it).
+        self.latency = LatencyBook()
+        #: Per-model circuit breakers, when orchestration is set up.
+        self.breakers: CircuitBreakers | None = None
+
+    def stats(self, model_id: str) -> ModelStats:
+        """What the service measured of ``model_id``."""
+        breakers = self.breakers
+        return ModelStats(
+            requests=self.latency.requests(model_id),
+            latency_ms=self.latency.latency_ms(model_id),
+            load_ms=self.manager.last_load_ms(model_id),
+            consecutive_failures=breakers.consecutive_failures(model_id) if breakers else 0,
+            circuit=breakers.state(model_id) if breakers else "closed",
+        )
+
+    def candidate(self, model_id: str) -> Candidate:
+        """``model_id`` as a candidate: its entry, whether it is loaded, its stats."""
+        return Candidate(
+            self.catalog.get(model_id).spec,
+            self.manager.is_loaded(model_id),
+            self.stats(model_id),
+        )
+
+    def candidates(self, task: str) -> tuple[list[Candidate], dict[str, str]]:
+        """The models that can serve ``task`` now, in catalog order, and the state of
+        every model that serves it (to explain an empty list)."""
+        # One status per entry: each checks the model's files on disk.
+        states = {
+            e.spec.id: self.manager.status(e.spec.id).state for e in self.catalog.serving(task)
+        }
+        usable = [
+            self.candidate(model_id)
+            for model_id, state in states.items()
+            if state not in UNUSABLE_STATES
+        ]
+        return usable, states
 
     def select(self, request: InferenceRequest, route_task: str | None) -> Selection:
         """The model and task for ``request``; ``route_task`` is the task a route names."""
@@ -75,15 +120,7 @@ class ModelSelector:
         configured = self.settings.task_defaults.get(task)
         if configured is not None:
             return self.catalog.get(configured)
-        # One status per entry: each checks the model's files on disk.
-        states = {
-            e.spec.id: self.manager.status(e.spec.id).state for e in self.catalog.serving(task)
-        }
-        candidates = [
-            Candidate(self.catalog.get(model_id).spec, self.manager.is_loaded(model_id))
-            for model_id, state in states.items()
-            if state not in {"unavailable", "weights_missing"}
-        ]
+        candidates, states = self.candidates(task)
         if not candidates:
             waiting = [f"{model_id} ({state})" for model_id, state in states.items()]
             reason = (

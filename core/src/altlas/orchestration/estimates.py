@@ -1,0 +1,95 @@
+"""What a candidate model is expected to cost: latency, accuracy, cost.
+
+Measurements win over catalog priors. Catalog ``tags`` conventions (all optional):
+``latency_ms`` (milliseconds per call), ``load_ms`` (milliseconds to load),
+``accuracy`` (a score, higher is better; ``accuracy_source`` says where it comes
+from), ``cost`` (relative cost per call), ``price_per_call``, ``size_mb``,
+``languages`` (language codes), ``labels`` (labels the model can output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from altlas_sdk import Candidate
+
+#: Assumed for a model with neither measurements nor a prior: slow enough that any
+#: model with evidence of being fast wins, without excluding the unknown one.
+UNKNOWN_LATENCY_MS = 1000.0
+UNKNOWN_LOAD_MS = 1000.0
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number and where it came from (for the response's explanation)."""
+
+    value: float
+    source: str
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def call_latency(candidate: Candidate) -> Estimate:
+    """Milliseconds per call: measured, else the ``latency_ms`` tag, else unknown."""
+    stats = candidate.stats
+    if stats.latency_ms is not None and stats.requests > 0:
+        return Estimate(stats.latency_ms, f"measured over {stats.requests} call(s)")
+    prior = _number(candidate.spec.tags.get("latency_ms"))
+    if prior is not None:
+        return Estimate(prior, "catalog latency_ms")
+    return Estimate(UNKNOWN_LATENCY_MS, "unknown, assumed")
+
+
+def load_latency(candidate: Candidate) -> Estimate:
+    """Milliseconds before the model can serve: 0 when loaded, else its last measured
+    load, else the ``load_ms`` tag, else unknown."""
+    if candidate.loaded:
+        return Estimate(0.0, "loaded")
+    if candidate.stats.load_ms is not None:
+        return Estimate(candidate.stats.load_ms, "last load measured")
+    prior = _number(candidate.spec.tags.get("load_ms"))
+    if prior is not None:
+        return Estimate(prior, "catalog load_ms")
+    return Estimate(UNKNOWN_LOAD_MS, "load time unknown, assumed")
+
+
+def expected_latency(candidate: Candidate) -> Estimate:
+    """Milliseconds until the answer: load (if needed) plus one call."""
+    call = call_latency(candidate)
+    load = load_latency(candidate)
+    if load.value == 0:
+        return Estimate(call.value, f"{call.value:.1f} ms per call ({call.source}), loaded")
+    return Estimate(
+        call.value + load.value,
+        f"{call.value:.1f} ms per call ({call.source}) + {load.value:.0f} ms to load "
+        f"({load.source})",
+    )
+
+
+def accuracy(candidate: Candidate) -> Estimate | None:
+    """The ``accuracy`` tag (``None`` when the model has none)."""
+    value = _number(candidate.spec.tags.get("accuracy"))
+    if value is None:
+        return None
+    source = candidate.spec.tags.get("accuracy_source")
+    return Estimate(value, str(source) if source else "catalog accuracy")
+
+
+def cost(candidate: Candidate) -> Estimate:
+    """The ``cost`` tag, else ``price_per_call``, else memory (``memory_mb`` or the
+    ``size_mb`` tag), else unknown (ranked last)."""
+    tags = candidate.spec.tags
+    for name in ("cost", "price_per_call"):
+        value = _number(tags.get(name))
+        if value is not None:
+            return Estimate(value, f"catalog {name}")
+    if candidate.spec.memory_mb is not None:
+        return Estimate(float(candidate.spec.memory_mb), "memory_mb (MB)")
+    size = _number(tags.get("size_mb"))
+    if size is not None:
+        return Estimate(size, "size_mb (MB)")
+    return Estimate(float("inf"), "unknown")
