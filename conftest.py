@@ -59,7 +59,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return {
         "MODEL_DIR": str(tmp_path / "models"),
         "CACHE_DIR": str(tmp_path / "cache"),
-        "ALTLAS_DISABLE_PLUGINS": "fixture-clash,fixture-future",
+        "ALTLAS_DISABLE_PLUGINS": "fixture-clash,fixture-future,fixture-flaky",
     }
 
 

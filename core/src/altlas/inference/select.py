@@ -17,6 +17,9 @@ from altlas_sdk.tasks import TASK_IDS
 if TYPE_CHECKING:
     from altlas.orchestration.breaker import CircuitBreakers
 
+#: The ``model_id`` that asks the selection strategy to choose.
+AUTO = "auto"
+
 #: Model states in which a model cannot run until the operator acts.
 UNUSABLE_STATES = frozenset({"unavailable", "weights_missing"})
 
@@ -98,7 +101,8 @@ class ModelSelector:
                 f"unknown task '{wanted_task}'; known tasks: "
                 + ", ".join(sorted(self.registry.tasks)),
             )
-        if request.model_id is not None:
+        # "auto" (the orchestrated API's word) lets the strategy choose, as no model_id.
+        if request.model_id is not None and request.model_id != AUTO:
             entry = self.catalog.get(request.model_id)
             task = wanted_task or entry.spec.task
             if task not in entry.spec.tasks:

@@ -10,6 +10,7 @@ so queues, memory budgets, the response cache and metrics apply as for any reque
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from altlas.orchestration.wire import (
 from altlas_sdk import Candidate, Combiner, InferenceRequest, Member, SelectionStrategy
 from altlas_sdk.errors import (
     AltlasError,
+    InternalError,
     ModelsUnavailable,
     Overloaded,
     TaskNotServed,
@@ -43,9 +45,26 @@ from altlas_sdk.errors import (
 )
 from altlas_sdk.wire import ErrorDetail, InferenceResponse, Timing
 
+logger = logging.getLogger(__name__)
+
 #: Failures that say nothing about the model: the same request would fail on any model
 #: (a bad input), so neither fallback nor the breaker applies.
 _CLIENT_ERROR_STATUSES = range(400, 500)
+
+
+class ListedOrder(SelectionStrategy):
+    """The order of the request's own list (``model_id`` as a list and no strategy, or
+    the ensemble's members): the client wrote its fallback chain."""
+
+    name = "listed"
+
+    def rank(
+        self, task: str, candidates: Sequence[Candidate], request: InferenceRequest
+    ) -> list[Candidate]:
+        return list(candidates)
+
+    def explain(self, task: str, candidate: Candidate) -> str:
+        return "in the order the request lists"
 
 
 @dataclass
@@ -182,8 +201,12 @@ class ModelOrchestrator:
         as_request = InferenceRequest(
             inputs=request.inputs, parameters=request.parameters, task=task, cache=request.cache
         )
-        if isinstance(request.ensemble, list):
-            ranked = admitted  # the members the client named, in its order
+        if isinstance(request.ensemble, list) or (
+            isinstance(request.model_id, list) and request.strategy is None
+        ):
+            # The client's own list, in its order: a fallback chain, or the members.
+            strategy = ListedOrder()
+            ranked = admitted
         else:
             ranked = strategy.rank(task, admitted, as_request)
             if not ranked:
@@ -291,6 +314,16 @@ class ModelOrchestrator:
                 self.breakers.failed(model_id)
                 outcome = "error"
             return _Outcome(model_id, None, error, _attempt(model_id, outcome, started, error))
+        except Exception:
+            # A backend bug: logged under an error id, as the HTTP layer logs one.
+            error_id = uuid.uuid4().hex[:12]
+            logger.exception(
+                "request %s: model %s failed (error id %s)", request_id, model_id, error_id
+            )
+            self.breakers.failed(model_id)
+            internal = InternalError(error_id)
+            attempt = _attempt(model_id, "error", started, internal)
+            return _Outcome(model_id, None, internal, attempt)
         except BaseException:
             self.breakers.released(model_id)
             raise
