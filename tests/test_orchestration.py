@@ -4,6 +4,7 @@ circuit breakers stepping over models that fail or hang on purpose."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -312,6 +313,101 @@ def test_client_mistakes_do_not_fall_back_or_trip_the_breaker(flaky, make_runtim
         assert bad.status_code == 422
         assert flaky.CALLS == {}
         assert runtime.breakers.state("flaky-broken") == "closed"
+
+
+# --- streaming --------------------------------------------------------------------
+
+
+def sse_events(text: str) -> list[tuple[str, str]]:
+    """(event name, data) pairs of a server-sent events body."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = "message", ""
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[len("event: ") :]
+            elif line.startswith("data: "):
+                data = line[len("data: ") :]
+        events.append((name, data))
+    return events
+
+
+SMOLLM = "smollm2-135m-instruct"
+
+
+@pytest.fixture
+def llm_client(flaky, make_runtime, serve):
+    runtime = make_runtime(
+        ALTLAS_LOAD_PLUGINS="llama-cpp,fixture-flaky", ALTLAS_DISABLE_PLUGINS=WITH_FLAKY
+    )
+    with serve(runtime) as client:
+        yield client
+
+
+def test_streaming_falls_back_before_the_first_chunk(llm_client):
+    response = llm_client.post(
+        ROUTE,
+        json={
+            "task_type": "text-generation",
+            "model_id": ["flaky-broken", SMOLLM],
+            "inputs": "The capital of France is",
+            "parameters": {"max_tokens": 6, "temperature": 0},
+            "stream": True,
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    name, opening = events[0]
+    assert name == "orchestration"
+    report = json.loads(opening)
+    assert report["model_id"] == SMOLLM
+    outcomes = [(a["model_id"], a["outcome"]) for a in report["orchestration"]["attempts"]]
+    assert outcomes == [("flaky-broken", "error"), (SMOLLM, "ok")]
+    assert events[-1] == ("message", "[DONE]")
+    text = "".join(json.loads(data)["text"] for _, data in events[1:-1])
+    # Greedy decoding: the same text as the model answers without streaming.
+    alone = llm_client.post(
+        "/api/inference/",
+        json={
+            "model_id": SMOLLM,
+            "inputs": "The capital of France is",
+            "parameters": {"max_tokens": 6, "temperature": 0},
+        },
+    )
+    assert text and text == alone.json()["outputs"]["text"]
+
+
+def test_a_stream_that_started_is_never_retried(flaky, llm_client):
+    response = llm_client.post(
+        ROUTE,
+        json={
+            "task_type": "text-generation",
+            "model_id": ["flaky-midstream", SMOLLM],
+            "inputs": "The capital of France is",
+            "stream": True,
+        },
+    )
+    events = sse_events(response.text)
+    assert json.loads(events[0][1])["model_id"] == "flaky-midstream"
+    assert json.loads(events[1][1]) == {
+        "text": "partial",
+        "finish_reason": None,
+        "usage": None,
+        "logprobs": None,
+    }
+    name, data = events[2]
+    assert name == "error" and len(events) == 3
+    assert json.loads(data)["error"]["type"] == "internal_error"
+    # The next candidate never ran: the client had already seen output.
+    assert llm_client.get(f"/api/models/{SMOLLM}/status").json()["state"] != "loaded"
+    assert flaky.CALLS == {"flaky-midstream": 1}
+
+    ensemble = llm_client.post(
+        ROUTE,
+        json={"task_type": "text-generation", "inputs": "hi", "stream": True, "ensemble": True},
+    )
+    assert ensemble.status_code == 422 and ensemble.json()["error"]["param"] == "$.stream"
 
 
 # --- real ONNX classifiers built in code --------------------------------------------

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -22,10 +22,12 @@ from altlas.config import Settings
 from altlas.inference.decode import TaskCall, decode_call
 from altlas.inference.encode import check_output
 from altlas.inference.service import InferenceService
+from altlas.inference.stream import InferenceStream, first_chunk, stream_inference
 from altlas.orchestration.breaker import CircuitBreakers
 from altlas.orchestration.candidates import admit, listed_candidates, task_candidates
 from altlas.orchestration.wire import (
     Attempt,
+    AttemptOutcome,
     Constraints,
     EnsembleReport,
     ExcludedModel,
@@ -77,6 +79,28 @@ class _Plan:
     ranked: list[Candidate]
     ranking: list[RankedModel]
     excluded: list[ExcludedModel]
+
+
+@dataclass
+class OrchestratedStream:
+    """A streamed orchestrated request whose first chunk has arrived: the model that
+    streams, the report of how it was chosen, the first chunk and the rest.
+
+    From here on nothing is retried: a failure is raised from ``rest`` (the client has
+    already seen output from this model). ``aclose()`` stops the model.
+    """
+
+    model_id: str
+    task: str
+    request_id: str
+    orchestration: OrchestrationReport
+    first: msgspec.Struct | None
+    rest: AsyncIterator[msgspec.Struct]
+    stream: InferenceStream
+
+    async def aclose(self) -> None:
+        """Stop generating and free the model's slot."""
+        await self.stream.aclose()
 
 
 @dataclass
@@ -176,6 +200,86 @@ class ModelOrchestrator:
             return await self._ensemble(request, plan, request_id, started)
         return await self._with_fallback(request, plan, request_id, started)
 
+    async def stream(
+        self, request: OrchestratedRequest, *, request_id: str | None = None
+    ) -> OrchestratedStream:
+        """Start streaming the best candidate's output. Fallback happens only before
+        the first chunk: a model that fails, times out or is busy before producing
+        any output is skipped for the next one; once a chunk has arrived, the stream is
+        the client's and is never retried."""
+        request_id = request_id or uuid.uuid4().hex
+        if request.ensemble is not False:
+            raise ValidationFailed(
+                "an ensemble cannot stream: its answer exists only once every member has answered",
+                param="$.stream",
+            )
+        plan = self._plan(request)
+        attempts: list[Attempt] = []
+        errors: list[AltlasError] = []
+        order = plan.ranked if request.fallback else plan.ranked[:1]
+        timeout = self._timeout(request)
+        for candidate in order:
+            model_id = candidate.spec.id
+            if not self.breakers.allow(model_id):
+                attempts.append(self._skipped(model_id))
+                continue
+            started = time.perf_counter()
+            single = InferenceRequest(
+                inputs=request.inputs,
+                model_id=model_id,
+                parameters=request.parameters,
+                task=plan.task,
+            )
+            stream: InferenceStream | None = None
+            try:
+                stream = await stream_inference(
+                    self.service, single, task=plan.task, request_id=request_id
+                )
+                first, rest = await asyncio.wait_for(first_chunk(stream), timeout)
+            except asyncio.TimeoutError:
+                if stream is not None:
+                    await stream.aclose()
+                self.breakers.failed(model_id)
+                error = ModelsUnavailable(
+                    f"model '{model_id}' produced nothing within {timeout or 0:g}s",
+                    code="timeout",
+                )
+                attempts.append(_attempt(model_id, "timeout", started, error))
+                errors.append(error)
+                continue
+            except AltlasError as error:
+                if stream is not None:
+                    await stream.aclose()
+                outcome = self._judge(model_id, error)
+                attempts.append(_attempt(model_id, outcome, started, error))
+                if error.status in _CLIENT_ERROR_STATUSES:
+                    raise
+                errors.append(error)
+                continue
+            except BaseException:
+                if stream is not None:
+                    await stream.aclose()
+                self.breakers.released(model_id)
+                raise
+            self.breakers.succeeded(model_id)
+            attempts.append(_attempt(model_id, "ok", started, None))
+            return OrchestratedStream(
+                model_id=model_id,
+                task=plan.task,
+                request_id=request_id,
+                orchestration=OrchestrationReport(
+                    strategy=plan.strategy.name,
+                    reason=_reason(plan, attempts, model_id),
+                    ranking=plan.ranking,
+                    attempts=attempts,
+                    excluded=plan.excluded,
+                ),
+                first=first,
+                rest=rest,
+                stream=stream,
+            )
+        raise self._all_failed(plan.task, attempts, errors)
+
     def _plan(self, request: OrchestratedRequest) -> _Plan:
         selector = self.service.selector
         task = self._task(request)
@@ -266,22 +370,7 @@ class ModelOrchestrator:
         """Run the request on one model, within the timeout; never raises an
         :class:`AltlasError` (it is in the outcome) and keeps the breaker's books."""
         if not self.breakers.allow(model_id):
-            wait = self.breakers.retry_in(model_id)
-            return _Outcome(
-                model_id,
-                None,
-                None,
-                Attempt(
-                    model_id=model_id,
-                    outcome="skipped",
-                    ms=0.0,
-                    error=ErrorDetail(
-                        type="unavailable_error",
-                        message=f"circuit open after repeated failures; next try in {wait:.0f}s",
-                        code="circuit_open",
-                    ),
-                ),
-            )
+            return _Outcome(model_id, None, None, self._skipped(model_id))
         single = InferenceRequest(
             inputs=request.inputs,
             model_id=model_id,
@@ -303,16 +392,7 @@ class ModelOrchestrator:
             )
             return _Outcome(model_id, None, error, _attempt(model_id, "timeout", started, error))
         except AltlasError as error:
-            if error.status in _CLIENT_ERROR_STATUSES:
-                self.breakers.released(model_id)
-                outcome = "error"
-            elif isinstance(error, Overloaded):
-                # Busy is not broken: fall back, but do not count it against the model.
-                self.breakers.released(model_id)
-                outcome = "overloaded"
-            else:
-                self.breakers.failed(model_id)
-                outcome = "error"
+            outcome = self._judge(model_id, error)
             return _Outcome(model_id, None, error, _attempt(model_id, outcome, started, error))
         except Exception:
             # A backend bug: logged under an error id, as the HTTP layer logs one.
@@ -330,6 +410,31 @@ class ModelOrchestrator:
         self.breakers.succeeded(model_id)
         attempt = _attempt(model_id, "ok", started, None, from_cache=response.from_cache)
         return _Outcome(model_id, response, None, attempt)
+
+    def _skipped(self, model_id: str) -> Attempt:
+        wait = self.breakers.retry_in(model_id)
+        return Attempt(
+            model_id=model_id,
+            outcome="skipped",
+            ms=0.0,
+            error=ErrorDetail(
+                type="unavailable_error",
+                message=f"circuit open after repeated failures; next try in {wait:.0f}s",
+                code="circuit_open",
+            ),
+        )
+
+    def _judge(self, model_id: str, error: AltlasError) -> AttemptOutcome:
+        """Book ``error`` with the model's breaker; the attempt's outcome."""
+        if error.status in _CLIENT_ERROR_STATUSES:
+            self.breakers.released(model_id)
+            return "error"
+        if isinstance(error, Overloaded):
+            # Busy is not broken: fall back, but do not count it against the model.
+            self.breakers.released(model_id)
+            return "overloaded"
+        self.breakers.failed(model_id)
+        return "error"
 
     async def _with_fallback(
         self, request: OrchestratedRequest, plan: _Plan, request_id: str, started: float
@@ -469,7 +574,7 @@ class ModelOrchestrator:
 
 def _attempt(
     model_id: str,
-    outcome: str,
+    outcome: AttemptOutcome,
     started: float,
     error: AltlasError | None,
     *,
@@ -482,7 +587,7 @@ def _attempt(
         )
     return Attempt(
         model_id=model_id,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         ms=round((time.perf_counter() - started) * 1000, 3),
         from_cache=from_cache,
         error=detail,

@@ -42,6 +42,9 @@ class OrchestratedRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     - ``fallback``: on an error, a timeout or a full queue, try the next candidate.
     - ``timeout_ms``: how long one model may take (default ``ORCHESTRATION_TIMEOUT``).
     - ``cache``: as in ``/api/inference/``.
+    - ``stream``: answer server-sent events as the model produces output (tasks whose
+      models stream, such as ``text-generation``); fallback happens only before the
+      first chunk.
     """
 
     inputs: Any
@@ -56,6 +59,7 @@ class OrchestratedRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     fallback: bool = True
     timeout_ms: Annotated[float, Meta(gt=0)] | None = None
     cache: bool | None = None
+    stream: bool = False
 
 
 class RankedModel(Struct, kw_only=True):
@@ -101,6 +105,16 @@ class OrchestrationReport(Struct, kw_only=True, omit_defaults=True):
     attempts: list[Attempt]
     excluded: list[ExcludedModel] = []
     ensemble: EnsembleReport | None = None
+
+
+class StreamOpening(Struct, kw_only=True):
+    """The first event of a streamed orchestrated response (``event: orchestration``):
+    the model that streams and how it was chosen."""
+
+    model_id: str
+    task: str
+    request_id: str
+    orchestration: OrchestrationReport
 
 
 class OrchestratedResponse(Struct, kw_only=True):

@@ -1,6 +1,7 @@
 """A fixture plugin for the core's orchestration tests: models that serve the
-``embedding`` and ``tensor`` tasks but fail (``flaky-broken``) or hang until cancelled
-(``flaky-hanging``), with catalog tags that make every strategy rank them first, so
+``embedding``, ``tensor`` and ``text-generation`` tasks but fail (``flaky-broken``),
+hang until cancelled (``flaky-hanging``) or fail after their first streamed chunk
+(``flaky-midstream``), with catalog tags that make every strategy rank them first, so
 that fallback and circuit breakers have something to step over; and a third-party
 ensemble combiner. It stands in for no capability: it never answers."""
 
@@ -10,6 +11,7 @@ import threading
 import time
 
 from altlas_sdk import Backend, Combiner, LoadedModel, ModelSpec, hookimpl
+from altlas_sdk.tasks import TextGenerationOutput
 
 #: Calls per model id, read by the tests.
 CALLS: dict[str, int] = {}
@@ -32,10 +34,17 @@ class FlakyModel(LoadedModel):
                 time.sleep(0.01)
         raise RuntimeError(f"{self.model_id} fails on purpose")
 
+    def stream(self, task, inputs, parameters, cancel):
+        with _lock:
+            CALLS[self.model_id] = CALLS.get(self.model_id, 0) + 1
+        if self.model_id.endswith("midstream"):
+            yield TextGenerationOutput(text="partial")
+        raise RuntimeError(f"{self.model_id} fails on purpose while streaming")
+
 
 class FlakyBackend(Backend):
     name = "flaky"
-    tasks = ("embedding", "tensor")
+    tasks = ("embedding", "tensor", "text-generation")
     max_concurrency = 4
 
     def load(self, spec, files, policy):
@@ -59,12 +68,15 @@ def register_backends(register):
 
 @hookimpl
 def register_catalog_entries(register):
-    for model_id in ("flaky-broken", "flaky-hanging"):
+    for model_id in ("flaky-broken", "flaky-hanging", "flaky-midstream"):
+        tasks = ["text-generation"]
+        if model_id != "flaky-midstream":
+            tasks = ["embedding", "tensor", "text-generation"]
         register(
             ModelSpec(
                 id=model_id,
                 backend="flaky",
-                tasks=["embedding", "tensor"],
+                tasks=tasks,
                 source="package:altlas_fixture_flaky/weights.txt",
                 # Better than any real model on every axis: strategies rank it first.
                 tags={"latency_ms": 0.1, "load_ms": 0.1, "accuracy": 0.99, "cost": 0.01,
