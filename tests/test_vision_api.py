@@ -231,6 +231,24 @@ def test_ocr_with_easyocr(http: httpx.Client) -> None:
     assert response.json()["outputs"]["text"] == "HELLO WORLD 2026"
 
 
+def test_ocr_ensemble_of_two_engines_votes_per_line(http: httpx.Client) -> None:
+    lines = ["HELLO WORLD 2026", "Room 42B, floor 3"]
+    image = base64.b64encode(rendered_text(lines)).decode()
+    response = http.post(
+        "/api/inference/orchestrated",
+        json={"task_type": "ocr", "inputs": {"image": image}, "ensemble": True},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sorted(body["models"]) == ["easyocr-en", "pp-ocrv6"]
+    assert body["orchestration"]["ensemble"]["combiner"] == "ocr-line-vote"
+    outputs = body["outputs"]
+    # Both engines find both lines; each line's text is one engine's reading of it.
+    assert len(outputs["lines"]) == 2
+    assert outputs["lines"][0]["text"] == "HELLO WORLD 2026"
+    assert outputs["text"] == "\n".join(line["text"] for line in outputs["lines"])
+
+
 # --- image classification -------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
-"""The built-in ensemble combiners: ``mean-embedding``, ``label-vote`` and
-``text-vote``.
+"""The built-in ensemble combiners: ``mean-embedding``, ``label-vote``,
+``text-vote``, and the vision SDK's ``box-fusion`` and ``ocr-line-vote`` (registered here
+once, because several plugins serve those tasks).
 
 Each returns an output of the task's own type, so an ensemble's answer reads like any
 model's. They stay in pure Python: outputs are small (a few vectors of a few hundred
@@ -26,6 +27,7 @@ from altlas_sdk.tasks import (
     TEXT_GENERATION,
     EmbeddingOutput,
 )
+from altlas_sdk.vision.combine import BoxFusion, OcrLineVote
 
 
 class MeanEmbedding(Combiner):
@@ -132,3 +134,5 @@ def register_combiners(register: Callable[[Combiner], None]) -> None:
     register(MeanEmbedding())
     register(LabelVote())
     register(TextVote())
+    register(BoxFusion())
+    register(OcrLineVote())
