@@ -301,6 +301,15 @@ def test_circuit_breaker_opens_then_half_opens(flaky, make_runtime, serve):
         again = orchestrate(client, model_id=candidates).json()["orchestration"]["attempts"]
         assert again[0]["outcome"] == "skipped"
 
+        metrics = client.get("/metrics").text
+        assert 'altlas_circuit_open{model="flaky-broken",state="open"} 1' in metrics
+        assert 'altlas_orchestration_attempts_total{model="flaky-broken",outcome="error"} 3' in (
+            metrics
+        )
+        assert 'altlas_orchestration_attempts_total{model="flaky-broken",outcome="skipped"} 3' in (
+            metrics
+        )
+
 
 def test_client_mistakes_do_not_fall_back_or_trip_the_breaker(flaky, make_runtime, serve):
     runtime = make_runtime(

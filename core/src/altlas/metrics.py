@@ -35,6 +35,9 @@ LATENCY_BUCKETS = (
     60.0,
 )
 
+#: Inputs per coalesced backend call: powers of two up to well past any useful batch.
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -90,7 +93,7 @@ class Histogram:
         self.series: dict[tuple[str, ...], list[float]] = {}
 
     def observe(self, value: float, *labels: str) -> None:
-        """Record ``value`` (seconds) for ``labels``."""
+        """Record ``value`` (in the buckets' unit: seconds for latencies) for ``labels``."""
         counts = self.series.get(labels)
         if counts is None:
             # One count per bucket, then +Inf, then the sum.
@@ -137,6 +140,18 @@ class Metrics:
         self.cache = Counter(
             "altlas_response_cache_total", "Response cache lookups by result.", ("result",)
         )
+        self.orchestration = Counter(
+            "altlas_orchestration_attempts_total",
+            "Models tried by orchestrated requests, by outcome (ok, error, timeout, "
+            "overloaded, skipped).",
+            ("model", "outcome"),
+        )
+        self.batch_size = Histogram(
+            "altlas_batch_size",
+            "Requests per coalesced backend call (dynamic batching).",
+            ("model",),
+            buckets=BATCH_SIZE_BUCKETS,
+        )
 
     def render(self, runtime: Runtime) -> str:
         """The whole exposition, including values read from ``runtime`` now."""
@@ -147,6 +162,8 @@ class Metrics:
             self.queue_seconds,
             self.inference_seconds,
             self.cache,
+            self.orchestration,
+            self.batch_size,
         ):
             lines.extend(family.render())
         lines.extend(_runtime_gauges(runtime))
@@ -186,6 +203,24 @@ def _runtime_gauges(runtime: Runtime) -> list[str]:
         "altlas_in_flight",
         "Calls running in the backend, per model.",
         [((("model", mid),), float(lane.running)) for mid, lane in sorted(lanes.items())],
+    )
+    cache = runtime.inference.cache.cache
+    if cache is not None:
+        lines += [
+            "# HELP altlas_response_cache_evictions_total Entries the response cache removed "
+            "to stay within its size bound.",
+            "# TYPE altlas_response_cache_evictions_total counter",
+            f"altlas_response_cache_evictions_total{_labels((('cache', cache.name),))} "
+            f"{_number(cache.evictions)}",
+        ]
+    breakers = runtime.breakers
+    lines += _gauge(
+        "altlas_circuit_open",
+        "1 while a model's circuit breaker is open or half-open (orchestration skips it).",
+        [
+            ((("model", model_id), ("state", breakers.state(model_id))), 1.0)
+            for model_id in breakers.tripped()
+        ],
     )
     lines += [
         "# HELP altlas_model_events_total Model loads, failed loads and unloads by reason.",

@@ -52,6 +52,10 @@ class CircuitBreakers:
             return "open"
         return "half-open"
 
+    def tripped(self) -> list[str]:
+        """The models whose breaker is open or half-open, sorted."""
+        return sorted(m for m in self._circuits if self.state(m) != "closed")
+
     def consecutive_failures(self, model_id: str) -> int:
         """Failures since the model's last success."""
         circuit = self._circuits.get(model_id)

@@ -221,7 +221,7 @@ class ModelOrchestrator:
         for candidate in order:
             model_id = candidate.spec.id
             if not self.breakers.allow(model_id):
-                attempts.append(self._skipped(model_id))
+                attempts.append(self._count(self._skipped(model_id)))
                 continue
             started = time.perf_counter()
             single = InferenceRequest(
@@ -244,14 +244,14 @@ class ModelOrchestrator:
                     f"model '{model_id}' produced nothing within {timeout or 0:g}s",
                     code="timeout",
                 )
-                attempts.append(_attempt(model_id, "timeout", started, error))
+                attempts.append(self._count(_attempt(model_id, "timeout", started, error)))
                 errors.append(error)
                 continue
             except AltlasError as error:
                 if stream is not None:
                     await stream.aclose()
                 outcome = self._judge(model_id, error)
-                attempts.append(_attempt(model_id, outcome, started, error))
+                attempts.append(self._count(_attempt(model_id, outcome, started, error)))
                 if error.status in _CLIENT_ERROR_STATUSES:
                     raise
                 errors.append(error)
@@ -262,7 +262,7 @@ class ModelOrchestrator:
                 self.breakers.released(model_id)
                 raise
             self.breakers.succeeded(model_id)
-            attempts.append(_attempt(model_id, "ok", started, None))
+            attempts.append(self._count(_attempt(model_id, "ok", started, None)))
             return OrchestratedStream(
                 model_id=model_id,
                 task=plan.task,
@@ -411,6 +411,12 @@ class ModelOrchestrator:
         attempt = _attempt(model_id, "ok", started, None, from_cache=response.from_cache)
         return _Outcome(model_id, response, None, attempt)
 
+    def _count(self, attempt: Attempt) -> Attempt:
+        metrics = self.service.metrics
+        if metrics is not None:
+            metrics.orchestration.inc(attempt.model_id, attempt.outcome)
+        return attempt
+
     def _skipped(self, model_id: str) -> Attempt:
         wait = self.breakers.retry_in(model_id)
         return Attempt(
@@ -444,7 +450,7 @@ class ModelOrchestrator:
         order = plan.ranked if request.fallback else plan.ranked[:1]
         for candidate in order:
             outcome = await self._try(candidate.spec.id, plan, request, request_id)
-            attempts.append(outcome.attempt)
+            attempts.append(self._count(outcome.attempt))
             if outcome.response is not None:
                 response = outcome.response
                 return OrchestratedResponse(
@@ -484,7 +490,7 @@ class ModelOrchestrator:
         outcomes = await asyncio.gather(
             *(self._try(c.spec.id, plan, request, request_id) for c in members)
         )
-        attempts = [o.attempt for o in outcomes]
+        attempts = [self._count(o.attempt) for o in outcomes]
         answered = [o for o in outcomes if o.response is not None]
         if not answered:
             errors = [o.error for o in outcomes if o.error is not None]
