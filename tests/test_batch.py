@@ -196,8 +196,11 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 def test_a_model_group_runs_as_one_native_batch(minilm_client):
     texts = ["A cat sits on the mat.", "A kitten rests on a rug.", "Bond yields rose."]
+    # Computed, not stored: the batch below must run the model, not the response cache.
     single = [
-        minilm_client.post("/api/inference/", json={"model_id": MINILM, "inputs": text}).json()
+        minilm_client.post(
+            "/api/inference/", json={"model_id": MINILM, "inputs": text, "cache": False}
+        ).json()
         for text in texts
     ]
     response = minilm_client.post(
@@ -272,7 +275,9 @@ def test_a_batch_whose_client_leaves_is_cancelled(altlas_server, tmp_path):
         f"Sentence {i} is about cats, kittens and a few other small animals." for i in range(800)
     ]
     body = {"requests": [{"model_id": MINILM, "inputs": long}, {"model_id": MINILM, "inputs": "x"}]}
-    with altlas_server({"ALTLAS_CONFIG": str(config), "ALTLAS_LOAD_PLUGINS": "onnx"}) as client:
+    # No response cache: the second, abandoned batch runs the model again.
+    env = {"ALTLAS_CONFIG": str(config), "ALTLAS_LOAD_PLUGINS": "onnx", "RESPONSE_CACHE": "none"}
+    with altlas_server(env) as client:
         assert client.post("/api/models/all-minilm-l6-v2/load").is_success
         started = time.monotonic()
         full = client.post("/api/inference/batch", json=body, timeout=120)

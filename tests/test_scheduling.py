@@ -46,13 +46,20 @@ def runs(client: httpx.Client) -> float:
 
 @pytest.fixture
 def one_slot(altlas_server, tmp_path: Path):
-    """A server whose MiniLM takes one call at a time and queues at most one more."""
+    """A server whose MiniLM takes one call at a time and queues at most one more, with
+    no response cache: a repeated request runs the model again."""
 
     def start(**env: str):
         config = tmp_path / "altlas.toml"
         config.write_text(f"[models.{MODEL}]\nmax_concurrency = 1\nmax_queue = 1\n")
         return altlas_server(
-            {"ALTLAS_CONFIG": str(config), "ALTLAS_LOAD_PLUGINS": "onnx", **env}, timeout=300
+            {
+                "ALTLAS_CONFIG": str(config),
+                "ALTLAS_LOAD_PLUGINS": "onnx",
+                "RESPONSE_CACHE": "none",
+                **env,
+            },
+            timeout=300,
         )
 
     return start

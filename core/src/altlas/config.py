@@ -181,7 +181,9 @@ class Settings:
     selection_strategy: str = field(
         default="default", metadata={"env": "SELECTION_STRATEGY", "parse": _as_text}
     )
-    response_cache: str = field(default="", metadata={"env": "RESPONSE_CACHE", "parse": _as_text})
+    response_cache: str = field(
+        default="memory", metadata={"env": "RESPONSE_CACHE", "parse": _as_text}
+    )
     response_cache_ttl: float = field(
         default=3600.0, metadata={"env": "RESPONSE_CACHE_TTL", "parse": _as_non_negative_seconds}
     )

@@ -100,7 +100,8 @@ def register_caches(register: Callable[[ResponseCache], None]) -> None:
     """Register response caches.
 
     Call ``register(cache)`` with an :class:`altlas_sdk.ResponseCache`; the setting
-    ``RESPONSE_CACHE`` chooses one by ``name`` (empty: no response cache).
+    ``RESPONSE_CACHE`` chooses one by ``name`` (default ``memory``; ``none`` or empty:
+    no response cache) and the core calls its ``configure`` with the settings.
     """
 
 

@@ -62,12 +62,18 @@ class ModelFilesResolver:
 
 
 def fingerprint(paths: list[Path]) -> str:
-    """A digest of file names, sizes and modification times: it changes when the
-    weights change, without reading gigabytes of them."""
+    """A digest of file names, inodes, sizes, and modification and change times: it
+    changes when the weights change, without reading gigabytes of them. The mtime alone
+    is not enough: a copy that keeps it (``cp -p``, ``rsync -a``, an unpacked archive)
+    can bring new weights of the same size; the inode changes when a file is replaced,
+    and the change time (ctime) moves on every write and cannot be set back."""
     digest = hashlib.sha256()
     for path in paths:
         members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for member in members:
             stat = member.stat()
-            digest.update(f"{member}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(
+                f"{member}\0{stat.st_ino}\0{stat.st_size}\0{stat.st_mtime_ns}\0"
+                f"{stat.st_ctime_ns}\n".encode()
+            )
     return digest.hexdigest()[:16]

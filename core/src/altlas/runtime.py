@@ -23,7 +23,7 @@ from altlas.model_files import ModelFilesResolver
 from altlas.plugins import Plugins, load_plugins
 from altlas.registry import Registry, collect_registrations
 from altlas.scheduler import Scheduler
-from altlas_sdk import SourceContext
+from altlas_sdk import CacheContext, ResponseCache, SourceContext
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +47,14 @@ class Runtime:
         self.models = ModelManager(
             self.catalog, self.registry, self.resolver, self.executor, settings
         )
-        cache = self.registry.caches.get(settings.response_cache)
+        cache = response_cache(settings, self.registry)
         self.metrics = Metrics()
         self.inference = InferenceService(
             ModelSelector(self.catalog, self.registry, self.models, settings),
             self.models,
             self.registry,
             Scheduler(self.executor, max_queue=settings.max_queue, timeout=settings.queue_timeout),
-            CacheStep(cache.item if cache else None, self.metrics),
+            CacheStep(cache, self.metrics),
             self.metrics,
         )
         self.started = False
@@ -117,11 +117,32 @@ def _check_choices(settings: Settings, registry: Registry) -> None:
             f"SELECTION_STRATEGY: '{settings.selection_strategy}' is not registered; "
             f"one of {', '.join(sorted(registry.strategies))}"
         )
-    if settings.response_cache and settings.response_cache not in registry.caches:
+    if settings.response_cache not in CACHE_OFF and settings.response_cache not in registry.caches:
         known = ", ".join(sorted(registry.caches)) or "none installed"
         raise ConfigError(
             f"RESPONSE_CACHE: '{settings.response_cache}' is not registered ({known})"
         )
+
+
+#: ``RESPONSE_CACHE`` values that turn the response cache off.
+CACHE_OFF = ("", "none")
+
+
+def response_cache(settings: Settings, registry: Registry) -> ResponseCache | None:
+    """The cache ``RESPONSE_CACHE`` names, configured from the settings; ``None`` when
+    caching is off."""
+    if settings.response_cache in CACHE_OFF:
+        return None
+    cache = registry.caches[settings.response_cache].item
+    cache.configure(
+        CacheContext(
+            cache_dir=settings.cache_dir,
+            size_limit_mb=settings.cache_size_limit,
+            memory_mb=settings.response_cache_memory_mb,
+            ttl=settings.response_cache_ttl,
+        )
+    )
+    return cache
 
 
 def _check_task_defaults(settings: Settings, catalog: Catalog) -> None:

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -83,6 +83,8 @@ class _Group:
 
     spec: ModelSpec
     calls: list[tuple[int, TaskCall]]
+    #: Each request's ``cache`` choice, by its index.
+    caching: dict[int, bool | None] = field(default_factory=dict)
 
 
 class BatchRunner:
@@ -115,7 +117,9 @@ class BatchRunner:
                 continue
             # infer_batch takes one parameters value: only equal parameters share a call.
             key = (spec.id, call.spec.id, msgspec.json.encode(call.parameters))
-            groups.setdefault(key, _Group(spec, [])).calls.append((index, call))
+            group = groups.setdefault(key, _Group(spec, []))
+            group.calls.append((index, call))
+            group.caching[index] = request.cache
         work.extend(
             self._run_group(results, group, request_id, started) for group in groups.values()
         )
@@ -268,7 +272,9 @@ class BatchRunner:
         cache = service.cache
         pending: list[tuple[int, TaskCall, str | None]] = []
         for index, call in group.calls:
-            key, cached = await cache.find(spec.id, service.manager.version_of(spec.id), call)
+            key, cached = await cache.find(
+                spec.id, service.manager.version_of(spec.id), call, group.caching.get(index)
+            )
             if cached is None:
                 pending.append((index, call, key))
                 continue

@@ -1,9 +1,11 @@
-"""Step 3: the response cache, when one is configured (``RESPONSE_CACHE``).
+"""Step 3: the response cache (``RESPONSE_CACHE``: ``memory`` unless set otherwise).
 
-The key covers everything that changes the output: model id, model version, task,
-the canonical (sorted-key) encoding of inputs and parameters. Sampling without a seed
-is nondeterministic (and a backend's default temperature usually samples), so a
-generation request is cached only with ``temperature: 0`` or a ``seed``.
+The key covers everything that changes the output: model id, model version (its
+files' fingerprint, so new weights never meet old entries), task, the canonical
+(sorted-key) encoding of inputs and parameters. Sampling without a seed is
+nondeterministic (and a backend's default temperature usually samples), so a
+generation request is cached only with ``temperature: 0`` or a ``seed``, unless the
+request says ``"cache": true``; ``"cache": false`` skips the cache both ways.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ class CacheStep:
         self.metrics = metrics
 
     async def find(
-        self, model_id: str, version: str, call: TaskCall
+        self, model_id: str, version: str, call: TaskCall, use: bool | None = None
     ) -> tuple[str | None, msgspec.Struct | None]:
         """The cache key of ``call`` (``None`` when no cache will keep it) and its cached
-        output, if any; counts the hit or miss."""
+        output, if any; counts the hit or miss. ``use`` is the request's ``cache``:
+        ``False`` skips the cache, ``True`` caches even a sampling call."""
         # Keys hash the whole input: compute one only when a cache will use it.
-        if self.cache is None or not is_cacheable(call):
+        if self.cache is None or use is False or (use is None and not is_cacheable(call)):
             return None, None
         key = cache_key(model_id, version, call)
         cached = await self.lookup(key, call)

@@ -61,7 +61,9 @@ class InferenceService:
         )
 
         async with self.manager.use(spec.id) as model:
-            key, cached = await self.cache.find(spec.id, self.manager.version_of(spec.id), call)
+            key, cached = await self.cache.find(
+                spec.id, self.manager.version_of(spec.id), call, request.cache
+            )
             if cached is not None:
                 return build_response(
                     model_id=spec.id,
