@@ -13,7 +13,8 @@ import pytest
 
 from altlas.default_plugins.memory_cache import ENTRY_OVERHEAD, MemoryCache
 from altlas.model_files import fingerprint
-from altlas_sdk import CacheContext
+from altlas_sdk import CacheContext, ResponseCache
+from altlas_sdk.testing import CacheConformance
 
 
 @pytest.fixture
@@ -83,6 +84,19 @@ def test_memory_cache_entries_expire() -> None:
     run(main())
     # An expired entry is dropped, not counted as an eviction.
     assert (len(cache), cache.size, cache.evictions, cache.expirations) == (0, 0, 0, 1)
+
+
+class TestMemoryCacheConformance(CacheConformance):
+    cache_name = "memory"
+
+    def make_cache(self, cache_dir: Path, ttl: float = 3600.0) -> ResponseCache:
+        # A built-in: registered by the core's default plugin, not an entry point.
+        from altlas.default_plugins import memory_cache
+
+        found: list[ResponseCache] = []
+        memory_cache.register_caches(found.append)
+        found[0].configure(CacheContext(cache_dir=cache_dir, memory_mb=64, ttl=ttl))
+        return found[0]
 
 
 # --- the service ------------------------------------------------------------------------

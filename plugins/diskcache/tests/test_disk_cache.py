@@ -12,6 +12,7 @@ from pathlib import Path
 
 from altlas_diskcache import DiskCache
 from altlas_sdk import CacheContext
+from altlas_sdk.testing import CacheConformance
 
 MODEL = "all-minilm-l6-v2"
 PLUGINS = {"ALTLAS_LOAD_PLUGINS": "onnx,diskcache", "RESPONSE_CACHE": "disk"}
@@ -194,3 +195,10 @@ def test_ttl_zero_keeps_entries(tmp_path: Path) -> None:
         return value
 
     assert asyncio.run(main()) == b"v"
+
+
+class TestDiskCacheConformance(CacheConformance):
+    plugin = "diskcache"
+    cache_name = "disk"
+    persistent = True
+    heavy_modules = ("diskcache",)

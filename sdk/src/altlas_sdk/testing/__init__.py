@@ -3,7 +3,8 @@
 Install it with ``pip install 'altlas-sdk[testing]'`` (it needs the core to build a real
 service). pytest then loads :mod:`altlas_sdk.testing.plugin` by itself, through the
 ``pytest11`` entry point ``altlas``, which provides the ``altlas_*`` fixtures;
-:class:`BackendConformance` is the suite a plugin's tests subclass, one class per model.
+:class:`BackendConformance` is the suite a plugin's tests subclass, one class per model,
+:class:`CacheConformance` the one for each response cache it registers.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import pytest
 
 # The suite's plain ``assert`` statements should explain their failures like a test
 # module's do; this must run before the module is imported.
-pytest.register_assert_rewrite("altlas_sdk.testing.conformance")
+pytest.register_assert_rewrite(
+    "altlas_sdk.testing.conformance", "altlas_sdk.testing.cache_conformance"
+)
 
+from altlas_sdk.testing.cache_conformance import CacheConformance  # noqa: E402
 from altlas_sdk.testing.conformance import BackendConformance  # noqa: E402
 
-__all__ = ["BackendConformance"]
+__all__ = ["BackendConformance", "CacheConformance"]
