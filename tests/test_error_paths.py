@@ -62,6 +62,19 @@ def client(fixture_plugins, base_env, make_runtime, serve, tmp_path) -> Iterator
         yield client
 
 
+def _orchestrated(client, **body) -> httpx.Response:
+    body = {"task_type": "reverse-text", "inputs": "x", **body}
+    return client.post("/api/inference/orchestrated", json=body)
+
+
+def _broken_until_open(client) -> httpx.Response:
+    assert client.post("/api/models/echo-1/load").status_code == 200
+    for _ in range(5):  # BREAKER_FAILURES
+        failed = _orchestrated(client, model_id=["echo-1"], inputs="explode")
+        assert failed.json()["error"]["code"] == "all_candidates_failed"
+    return _orchestrated(client, model_id=["echo-1"], inputs="explode")
+
+
 def _loaded(client, text: str) -> httpx.Response:
     assert client.post("/api/models/echo-1/load").status_code == 200
     return client.post("/api/inference/", json={"model_id": "echo-1", "inputs": text})
@@ -99,9 +112,16 @@ TRIGGERS: dict[tuple[int, str | None], Callable] = {
         "/api/inference/", json={"model_id": "echo-1", "inputs": "x", "task": "embedding"}
     ),
     (422, "invalid_input"): lambda c: _loaded(c, ""),
+    (422, "missing_task"): lambda c: _orchestrated(c, task_type=None),
+    (422, "no_combiner"): lambda c: _orchestrated(c, ensemble=True),
     (429, None): lambda c: c.get("/api/plugins/fixture/limited"),
     (503, None): lambda c: c.get("/api/plugins/fixture/busy"),
     (500, "<id>"): lambda c: _loaded(c, "explode"),
+    (503, "all_candidates_failed"): lambda c: (
+        c.post("/api/models/echo-1/load"),
+        _orchestrated(c, model_id=["echo-1"], inputs="explode"),
+    )[1],
+    (503, "circuit_open"): _broken_until_open,
     (507, "insufficient_memory"): lambda c: c.post("/api/models/all-minilm-l6-v2/load"),
 }
 
