@@ -118,6 +118,7 @@ def server_process(
     out; with ``check``, a server that does not exit cleanly fails the test."""
     import os
     import signal
+    import threading
     import time
 
     import httpx
@@ -131,6 +132,11 @@ def server_process(
         text=True,
     )
     server = ServerProcess(f"http://127.0.0.1:{port}", process)
+    # Read the output as it comes: a pipe nobody reads fills up (64 KiB of access log, a
+    # test polling /metrics) and the server then blocks in the middle of a request.
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -140,17 +146,23 @@ def server_process(
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start:\n{process.stdout.read()}")
+                if process.poll() is not None:
+                    reader.join(timeout=5)  # the rest of what it printed
+                raise AssertionError(f"server did not start:\n{''.join(lines)}")
             time.sleep(0.1)
         yield server
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            server.output = process.communicate(timeout=30)[0]
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-            server.output = process.communicate()[0]
+            process.wait()
             raise
+        finally:
+            reader.join(timeout=5)
+            process.stdout.close()
+            server.output = "".join(lines)
     if check:
         assert process.returncode == 0, server.output
 
