@@ -194,6 +194,9 @@ class Settings:
     batch_max_wait_ms: float = field(
         default=0.0, metadata={"env": "BATCH_MAX_WAIT_MS", "parse": _as_milliseconds}
     )
+    orchestration_timeout: float = field(
+        default=60.0, metadata={"env": "ORCHESTRATION_TIMEOUT", "parse": _as_non_negative_seconds}
+    )
     breaker_failures: int = field(
         default=5, metadata={"env": "BREAKER_FAILURES", "parse": _as_count}
     )

@@ -33,6 +33,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "altlas.default_plugins.tasks",
     "altlas.default_plugins.sources",
     "altlas.default_plugins.selection",
+    "altlas.default_plugins.combiners",
     "altlas.default_plugins.memory_cache",
     "altlas.default_plugins.errors",
     "altlas.default_plugins.example_catalog",

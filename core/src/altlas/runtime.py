@@ -20,6 +20,8 @@ from altlas.inference.service import InferenceService
 from altlas.manager import ModelManager
 from altlas.metrics import Metrics
 from altlas.model_files import ModelFilesResolver
+from altlas.orchestration.breaker import CircuitBreakers
+from altlas.orchestration.orchestrator import ModelOrchestrator
 from altlas.plugins import Plugins, load_plugins
 from altlas.registry import Registry, collect_registrations
 from altlas.scheduler import Scheduler
@@ -57,6 +59,9 @@ class Runtime:
             CacheStep(cache, self.metrics),
             self.metrics,
         )
+        self.breakers = CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown)
+        self.inference.selector.breakers = self.breakers
+        self.orchestrator = ModelOrchestrator(self.inference, self.breakers, settings)
         self.started = False
         #: Set while shutting down: readiness fails, new work is refused.
         self.stopping = False

@@ -41,7 +41,7 @@ class InferenceService:
         self.cache = cache
         self.metrics = metrics
         #: Measured per-model latency, read by selection strategies.
-        self.latency = LatencyBook()
+        self.latency: LatencyBook = selector.latency
 
     async def run_inference(
         self,
