@@ -15,6 +15,7 @@ from altlas.catalog import Catalog, build_catalog
 from altlas.config import ConfigError, Settings
 from altlas.executor import Executor, ThreadExecutor
 from altlas.inference.cache import CacheStep
+from altlas.inference.coalesce import Coalescer
 from altlas.inference.select import ModelSelector
 from altlas.inference.service import InferenceService
 from altlas.manager import ModelManager
@@ -51,13 +52,23 @@ class Runtime:
         )
         cache = response_cache(settings, self.registry)
         self.metrics = Metrics()
+        scheduler = Scheduler(
+            self.executor, max_queue=settings.max_queue, timeout=settings.queue_timeout
+        )
         self.inference = InferenceService(
             ModelSelector(self.catalog, self.registry, self.models, settings),
             self.models,
             self.registry,
-            Scheduler(self.executor, max_queue=settings.max_queue, timeout=settings.queue_timeout),
+            scheduler,
             CacheStep(cache, self.metrics),
             self.metrics,
+            Coalescer(
+                scheduler,
+                self.registry,
+                max_batch_size=settings.max_batch_size,
+                max_wait_ms=settings.batch_max_wait_ms,
+                metrics=self.metrics,
+            ),
         )
         self.breakers = CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown)
         self.inference.selector.breakers = self.breakers

@@ -127,12 +127,14 @@ class Scheduler:
         *,
         max_queue: int | None = None,
         timeout: float | None = None,
+        on_slot: Callable[[], object] | None = None,
     ) -> Timed[T]:
         """Wait for a slot of ``model_id``, then run ``call(cancel)`` in the executor.
 
         Raises :class:`Overloaded` when the queue is full or the wait runs out. If the
         awaiting task is cancelled, ``cancel`` is set so that the backend can stop
-        early.
+        early. ``on_slot`` runs on the event loop once the slot is granted, just before
+        ``call`` starts (dynamic batching closes its batch there).
         """
         lane = self.lane(model_id, concurrency)
         queued = time.perf_counter()
@@ -141,6 +143,8 @@ class Scheduler:
             self.max_queue if max_queue is None else max_queue,
             self.timeout if timeout is None else timeout,
         )
+        if on_slot is not None:
+            on_slot()
         started = time.perf_counter()
         # The executor's own future, not a task around it: one task less per call.
         running = self.executor.submit(call, cancel)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from altlas.inference.cache import CacheStep
+from altlas.inference.coalesce import Coalescer
 from altlas.inference.decode import decode_call
 from altlas.inference.encode import build_response, check_output
 from altlas.inference.latency import LatencyBook
@@ -33,6 +34,7 @@ class InferenceService:
         scheduler: Scheduler,
         cache: CacheStep,
         metrics: Metrics | None = None,
+        coalescer: Coalescer | None = None,
     ) -> None:
         self.selector = selector
         self.manager = manager
@@ -40,6 +42,8 @@ class InferenceService:
         self.scheduler = scheduler
         self.cache = cache
         self.metrics = metrics
+        #: Dynamic batching; ``None``: every request runs on its own.
+        self.coalescer = coalescer
         #: Measured per-model latency, read by selection strategies.
         self.latency: LatencyBook = selector.latency
 
@@ -75,10 +79,15 @@ class InferenceService:
                     from_cache=True,
                     request_id=request_id,
                 )
-            timed = await self.schedule(
-                spec,
-                lambda cancel: model.infer(call.spec.id, call.inputs, call.parameters, cancel),
-            )
+            limits = self.coalescer.limits(spec) if self.coalescer is not None else None
+            if self.coalescer is not None and limits is not None:
+                timed = await self.coalescer.run(spec, model, call, limits)
+                self.record(spec, timed)
+            else:
+                timed = await self.schedule(
+                    spec,
+                    lambda cancel: model.infer(call.spec.id, call.inputs, call.parameters, cancel),
+                )
         output = check_output(call, timed.value, spec.backend)
         if key is not None:
             await self.cache.store(key, output)
@@ -105,8 +114,13 @@ class InferenceService:
             CancellationToken(),
             max_queue=spec.max_queue,
         )
+        self.record(spec, timed)
+        return timed
+
+    def record(self, spec: ModelSpec, timed: Timed[object]) -> None:
+        """Count one request's wait and run times (a coalesced request's run time is
+        its batch's)."""
         self.latency.observe(spec.id, timed.inference_ms)
         if self.metrics is not None:
             self.metrics.queue_seconds.observe(timed.queue_ms / 1000, spec.id)
             self.metrics.inference_seconds.observe(timed.inference_ms / 1000, spec.id)
-        return timed
