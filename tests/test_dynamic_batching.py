@@ -276,6 +276,26 @@ def test_each_queued_request_counts_against_max_queue(batching, fixture):
     batching(scenario, config=f"[models.{MODEL}]\nmax_queue = 2\n")
 
 
+def test_requests_that_joined_during_max_wait_ms_count_against_max_queue(batching, fixture):
+    async def scenario(service: InferenceService) -> None:
+        # The first batch fills (three requests) and holds the only slot.
+        holding = [asyncio.ensure_future(ask(service, t)) for t in ("hold", "x", "y")]
+        await until(fixture.HOLDING.is_set)
+        # The next fills too, then queues: the lane has room for one waiting request.
+        a, b, c = (asyncio.ensure_future(ask(service, t)) for t in ("a", "b", "c"))
+        await until(lambda: b.done() and c.done())
+        for refused in (b, c):
+            assert isinstance(refused.exception(), Overloaded)
+            assert "max_queue 1" in str(refused.exception())
+        fixture.RELEASE.set()
+        assert await asyncio.gather(*holding) == ["HOLD", "X", "Y"]
+        assert await a == "A"
+        assert fixture.BATCHES == [["hold", "x", "y"], ["a"]]
+
+    config = f"[models.{MODEL}]\nmax_wait_ms = 60000\nmax_batch_size = 3\nmax_queue = 1\n"
+    batching(scenario, config=config)
+
+
 def test_a_batch_that_waits_too_long_is_refused_as_a_whole(batching, fixture):
     async def scenario(service: InferenceService) -> None:
         holding = await hold(service, fixture)

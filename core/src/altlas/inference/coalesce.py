@@ -188,6 +188,8 @@ class Coalescer:
             if all(m.result.cancelled() for m in batch.members):
                 batch.cancel.cancel()
             return
+        if member not in batch.members:
+            return  # already refused (``max_queue``) when its batch entered the lane
         batch.members.remove(member)
         if batch.counted:
             self._uncount(batch, 1)
