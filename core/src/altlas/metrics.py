@@ -222,15 +222,6 @@ def _runtime_gauges(runtime: Runtime) -> list[str]:
             for model_id in breakers.tripped()
         ],
     )
-    cache = runtime.inference.cache.cache
-    if cache is not None:
-        lines += [
-            "# HELP altlas_response_cache_evictions_total Entries the response cache removed "
-            "to stay within its size bound.",
-            "# TYPE altlas_response_cache_evictions_total counter",
-            f"altlas_response_cache_evictions_total{_labels((('cache', cache.name),))} "
-            f"{_number(cache.evictions)}",
-        ]
     lines += [
         "# HELP altlas_model_events_total Model loads, failed loads and unloads by reason.",
         "# TYPE altlas_model_events_total counter",
