@@ -53,6 +53,11 @@ def test_metrics_count_requests_latency_models_and_cache(fixture_plugins, make_r
         '{result="hit"}': 1,
         '{result="miss"}': 1,
     }
+    # A valid exposition: each family described once, each sample line unique.
+    families = [line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE ")]
+    assert len(families) == len(set(families)), sorted(families)
+    values = [line.rsplit(" ", 1)[0] for line in metrics.splitlines() if not line.startswith("#")]
+    assert len(values) == len(set(values))
 
 
 def test_batch_requests_count_cache_hits_too(fixture_plugins, make_runtime, serve):
