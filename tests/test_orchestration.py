@@ -310,6 +310,17 @@ def test_circuit_breaker_opens_then_half_opens(flaky, make_runtime, serve):
             metrics
         )
 
+        # An ensemble of the best two leaves the open model out and takes the next two.
+        ensemble = orchestrate(
+            client,
+            model_id=["flaky-broken", L6, L3],
+            ensemble=True,
+            max_members=2,
+            strategy="accuracy",
+        ).json()
+        assert ensemble["models"] == [L6, L3]
+        assert [a["outcome"] for a in ensemble["orchestration"]["attempts"]] == ["ok", "ok"]
+
 
 def test_client_mistakes_do_not_fall_back_or_trip_the_breaker(flaky, make_runtime, serve):
     runtime = make_runtime(

@@ -486,7 +486,9 @@ class ModelOrchestrator:
         if isinstance(request.ensemble, list):
             members = plan.ranked
         else:
-            members = plan.ranked[: request.max_members]
+            # A model whose breaker is open would only be skipped: the next one serves.
+            closed = [c for c in plan.ranked if c.stats.circuit != "open"] or plan.ranked
+            members = closed[: request.max_members]
         outcomes = await asyncio.gather(
             *(self._try(c.spec.id, plan, request, request_id) for c in members)
         )
