@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -545,3 +546,31 @@ def test_through_a_real_server(altlas_server):
             json={"task_type": "embedding", "inputs": ["hello"], "strategy": "accuracy"},
         )
         assert again.json()["from_cache"] is True
+
+
+def test_performance_routes_around_a_busy_model(fixture_plugins, make_runtime, serve):
+    import altlas_fixture_echo  # noqa: F401 - the echo plugin's models take one call at once
+
+    runtime = make_runtime(ALTLAS_LOAD_PLUGINS="fixture-echo", RESPONSE_CACHE="none")
+    with serve(runtime) as client, ThreadPoolExecutor(2) as pool:
+        for model_id in ("echo-1", "echo-2"):
+            assert client.post(f"/api/models/{model_id}/load").status_code == 200
+        # echo-1: one call running, one queued behind it.
+        busy = [
+            pool.submit(
+                client.post, "/api/inference/", json={"model_id": "echo-1", "inputs": "sleep:1"}
+            )
+            for _ in range(2)
+        ]
+        lanes = runtime.inference.scheduler.lanes
+        deadline = time.monotonic() + 10
+        while not ("echo-1" in lanes and lanes["echo-1"].queued == 1):
+            assert time.monotonic() < deadline, "echo-1 never got busy"
+            time.sleep(0.01)
+        body = orchestrate(
+            client, task_type="reverse-text", inputs="abc", strategy="performance"
+        ).json()
+        assert body["model_id"] == "echo-2" and body["outputs"] == {"text": "cba"}
+        reasons = {r["model_id"]: r["reason"] for r in body["orchestration"]["ranking"]}
+        assert "behind 1 running, 1 queued" in reasons["echo-1"]
+        assert all(future.result().status_code == 200 for future in busy)

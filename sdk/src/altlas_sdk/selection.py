@@ -30,6 +30,8 @@ class ModelStats:
       before the first call).
     - ``load_ms``: milliseconds its last load took (``None``: never loaded here).
     - ``consecutive_failures`` and ``circuit``: the model's circuit breaker.
+    - ``running``, ``queued`` and ``slots``: calls in the backend now, calls waiting
+      for a slot, and how many calls the model takes at once.
     """
 
     requests: int = 0
@@ -37,6 +39,9 @@ class ModelStats:
     load_ms: float | None = None
     consecutive_failures: int = 0
     circuit: CircuitState = "closed"
+    running: int = 0
+    queued: int = 0
+    slots: int = 1
 
 
 @dataclass(frozen=True)

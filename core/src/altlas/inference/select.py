@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from altlas_sdk.tasks import TASK_IDS
 
 if TYPE_CHECKING:
     from altlas.orchestration.breaker import CircuitBreakers
+    from altlas.scheduler import Lane
 
 #: The ``model_id`` that asks the selection strategy to choose.
 AUTO = "auto"
@@ -46,16 +48,22 @@ class ModelSelector:
         self.latency = LatencyBook()
         #: Per-model circuit breakers, when orchestration is set up.
         self.breakers: CircuitBreakers | None = None
+        #: The scheduler's lanes (calls running and queued per model), when wired.
+        self.lanes: Mapping[str, Lane] = {}
 
     def stats(self, model_id: str) -> ModelStats:
         """What the service measured of ``model_id``."""
         breakers = self.breakers
+        lane = self.lanes.get(model_id)
         return ModelStats(
             requests=self.latency.requests(model_id),
             latency_ms=self.latency.latency_ms(model_id),
             load_ms=self.manager.last_load_ms(model_id),
             consecutive_failures=breakers.consecutive_failures(model_id) if breakers else 0,
             circuit=breakers.state(model_id) if breakers else "closed",
+            running=lane.running if lane is not None else 0,
+            queued=lane.queued if lane is not None else 0,
+            slots=lane.concurrency if lane is not None else 1,
         )
 
     def candidate(self, model_id: str) -> Candidate:

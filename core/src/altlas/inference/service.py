@@ -46,6 +46,8 @@ class InferenceService:
         self.coalescer = coalescer
         #: Measured per-model latency, read by selection strategies.
         self.latency: LatencyBook = selector.latency
+        # Selection weighs how busy each model is.
+        selector.lanes = scheduler.lanes
 
     async def run_inference(
         self,

@@ -57,17 +57,26 @@ def load_latency(candidate: Candidate) -> Estimate:
     return Estimate(UNKNOWN_LOAD_MS, "load time unknown, assumed")
 
 
+def queue_wait(candidate: Candidate, call_ms: float) -> float:
+    """Milliseconds a new call would wait for a slot: the calls ahead of it (waiting,
+    and running beyond the free slots) shared over the model's slots."""
+    stats = candidate.stats
+    ahead = stats.queued + stats.running - (stats.slots - 1)
+    return max(0, ahead) * call_ms / max(1, stats.slots)
+
+
 def expected_latency(candidate: Candidate) -> Estimate:
-    """Milliseconds until the answer: load (if needed) plus one call."""
+    """Milliseconds until the answer: load (if needed), the wait for a slot behind the
+    calls already there, and one call."""
     call = call_latency(candidate)
     load = load_latency(candidate)
-    if load.value == 0:
-        return Estimate(call.value, f"{call.value:.1f} ms per call ({call.source}), loaded")
-    return Estimate(
-        call.value + load.value,
-        f"{call.value:.1f} ms per call ({call.source}) + {load.value:.0f} ms to load "
-        f"({load.source})",
-    )
+    wait = queue_wait(candidate, call.value)
+    parts = [f"{call.value:.1f} ms per call ({call.source})"]
+    if wait:
+        stats = candidate.stats
+        parts.append(f"{wait:.0f} ms behind {stats.running} running, {stats.queued} queued")
+    parts.append(f"{load.value:.0f} ms to load ({load.source})" if load.value else "loaded")
+    return Estimate(call.value + wait + load.value, " + ".join(parts[:-1]) + ", " + parts[-1])
 
 
 def accuracy(candidate: Candidate) -> Estimate | None:
