@@ -95,6 +95,10 @@ def test_accuracy_and_cost_strategies_read_the_measured_tags(client):
 
 
 def test_constraints_exclude_models_and_say_why(client):
+    # Nothing loaded yet: each must pay a load on top of its latency_ms prior.
+    slow = orchestrate(client, constraints={"max_latency_ms": 5})
+    assert slow.status_code == 404
+    assert f"{L3}: expected 1003.0 ms > max_latency_ms 5" in slow.json()["error"]["message"]
     body = orchestrate(client, constraints={"min_accuracy": 0.68}, strategy="performance").json()
     assert body["model_id"] == L6
     assert body["orchestration"]["excluded"] == [

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from altlas.inference.select import UNUSABLE_STATES, ModelSelector
 from altlas.orchestration.estimates import (
-    UNKNOWN_LATENCY_MS,
     accuracy,
     call_latency,
     cost,
@@ -83,8 +82,7 @@ def _violation(candidate: Candidate, constraints: Constraints) -> str | None:
     if constraints.max_latency_ms is not None:
         latency = expected_latency(candidate)
         # A model nobody has measured or described is given the benefit of the doubt.
-        known = call_latency(candidate).value != UNKNOWN_LATENCY_MS
-        if known and latency.value > constraints.max_latency_ms:
+        if call_latency(candidate).known and latency.value > constraints.max_latency_ms:
             return (
                 f"expected {latency.value:.1f} ms > max_latency_ms "
                 f"{constraints.max_latency_ms:g} ({latency.source})"

@@ -21,10 +21,12 @@ UNKNOWN_LOAD_MS = 1000.0
 
 @dataclass(frozen=True)
 class Estimate:
-    """A number and where it came from (for the response's explanation)."""
+    """A number, where it came from (for the response's explanation), and whether it
+    rests on a measurement or a tag rather than an assumption."""
 
     value: float
     source: str
+    known: bool = True
 
 
 def _number(value: object) -> float | None:
@@ -41,7 +43,7 @@ def call_latency(candidate: Candidate) -> Estimate:
     prior = _number(candidate.spec.tags.get("latency_ms"))
     if prior is not None:
         return Estimate(prior, "catalog latency_ms")
-    return Estimate(UNKNOWN_LATENCY_MS, "unknown, assumed")
+    return Estimate(UNKNOWN_LATENCY_MS, "unknown, assumed", known=False)
 
 
 def load_latency(candidate: Candidate) -> Estimate:

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import msgspec
 
@@ -48,6 +49,8 @@ from altlas_sdk.errors import (
 from altlas_sdk.wire import ErrorDetail, InferenceResponse, Timing
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Failures that say nothing about the model: the same request would fail on any model
 #: (a bad input), so neither fallback nor the breaker applies.
@@ -104,11 +107,11 @@ class OrchestratedStream:
 
 
 @dataclass
-class _Outcome:
-    """One model's try: its response or error, and the report line."""
+class _Outcome(Generic[T]):
+    """One model's try: what it answered or the error, and the report line."""
 
     model_id: str
-    response: InferenceResponse | None
+    value: T | None
     error: AltlasError | None
     attempt: Attempt
 
@@ -214,71 +217,45 @@ class ModelOrchestrator:
                 param="$.stream",
             )
         plan = self._plan(request)
-        attempts: list[Attempt] = []
-        errors: list[AltlasError] = []
-        order = plan.ranked if request.fallback else plan.ranked[:1]
-        timeout = self._timeout(request)
-        for candidate in order:
-            model_id = candidate.spec.id
-            if not self.breakers.allow(model_id):
-                attempts.append(self._count(self._skipped(model_id)))
-                continue
-            started = time.perf_counter()
+
+        async def open_stream(
+            model_id: str,
+        ) -> tuple[InferenceStream, msgspec.Struct | None, AsyncIterator[msgspec.Struct]]:
             single = InferenceRequest(
                 inputs=request.inputs,
                 model_id=model_id,
                 parameters=request.parameters,
                 task=plan.task,
             )
-            stream: InferenceStream | None = None
-            try:
-                stream = await stream_inference(
-                    self.service, single, task=plan.task, request_id=request_id
-                )
-                first, rest = await asyncio.wait_for(first_chunk(stream), timeout)
-            except asyncio.TimeoutError:
-                if stream is not None:
-                    await stream.aclose()
-                self.breakers.failed(model_id)
-                error = ModelsUnavailable(
-                    f"model '{model_id}' produced nothing within {timeout or 0:g}s",
-                    code="timeout",
-                )
-                attempts.append(self._count(_attempt(model_id, "timeout", started, error)))
-                errors.append(error)
-                continue
-            except AltlasError as error:
-                if stream is not None:
-                    await stream.aclose()
-                outcome = self._judge(model_id, error)
-                attempts.append(self._count(_attempt(model_id, outcome, started, error)))
-                if error.status in _CLIENT_ERROR_STATUSES:
-                    raise
-                errors.append(error)
-                continue
-            except BaseException:
-                if stream is not None:
-                    await stream.aclose()
-                self.breakers.released(model_id)
-                raise
-            self.breakers.succeeded(model_id)
-            attempts.append(self._count(_attempt(model_id, "ok", started, None)))
-            return OrchestratedStream(
-                model_id=model_id,
-                task=plan.task,
-                request_id=request_id,
-                orchestration=OrchestrationReport(
-                    strategy=plan.strategy.name,
-                    reason=_reason(plan, attempts, model_id),
-                    ranking=plan.ranking,
-                    attempts=attempts,
-                    excluded=plan.excluded,
-                ),
-                first=first,
-                rest=rest,
-                stream=stream,
+            stream = await stream_inference(
+                self.service, single, task=plan.task, request_id=request_id
             )
-        raise self._all_failed(plan.task, attempts, errors)
+            try:
+                first, rest = await first_chunk(stream)
+            except BaseException:
+                # Failed, timed out or abandoned before any output: free the model.
+                await stream.aclose()
+                raise
+            return stream, first, rest
+
+        model_id, (stream, first, rest), attempts = await self._fallback(
+            plan, request, request_id, open_stream
+        )
+        return OrchestratedStream(
+            model_id=model_id,
+            task=plan.task,
+            request_id=request_id,
+            orchestration=OrchestrationReport(
+                strategy=plan.strategy.name,
+                reason=_reason(plan, attempts, model_id),
+                ranking=plan.ranking,
+                attempts=attempts,
+                excluded=plan.excluded,
+            ),
+            first=first,
+            rest=rest,
+            stream=stream,
+        )
 
     def _plan(self, request: OrchestratedRequest) -> _Plan:
         selector = self.service.selector
@@ -365,25 +342,21 @@ class ModelOrchestrator:
     # --- running models ---------------------------------------------------------------
 
     async def _try(
-        self, model_id: str, plan: _Plan, request: OrchestratedRequest, request_id: str
-    ) -> _Outcome:
-        """Run the request on one model, within the timeout; never raises an
-        :class:`AltlasError` (it is in the outcome) and keeps the breaker's books."""
+        self,
+        model_id: str,
+        request: OrchestratedRequest,
+        request_id: str,
+        work: Callable[[str], Awaitable[T]],
+    ) -> _Outcome[T]:
+        """Run ``work(model_id)`` within the request's timeout, unless the model's breaker
+        is open; never raises an :class:`AltlasError` (it is in the outcome) and keeps
+        the breaker's books."""
         if not self.breakers.allow(model_id):
             return _Outcome(model_id, None, None, self._skipped(model_id))
-        single = InferenceRequest(
-            inputs=request.inputs,
-            model_id=model_id,
-            parameters=request.parameters,
-            task=plan.task,
-            cache=request.cache,
-        )
         started = time.perf_counter()
         timeout = self._timeout(request)
         try:
-            response = await asyncio.wait_for(
-                self.service.run_inference(single, request_id=request_id), timeout
-            )
+            value = await asyncio.wait_for(work(model_id), timeout)
         except asyncio.TimeoutError:
             self.breakers.failed(model_id)
             error = ModelsUnavailable(
@@ -408,8 +381,50 @@ class ModelOrchestrator:
             self.breakers.released(model_id)
             raise
         self.breakers.succeeded(model_id)
-        attempt = _attempt(model_id, "ok", started, None, from_cache=response.from_cache)
-        return _Outcome(model_id, response, None, attempt)
+        from_cache = isinstance(value, InferenceResponse) and value.from_cache
+        attempt = _attempt(model_id, "ok", started, None, from_cache=from_cache)
+        return _Outcome(model_id, value, None, attempt)
+
+    def _answer(
+        self, plan: _Plan, request: OrchestratedRequest, request_id: str
+    ) -> Callable[[str], Awaitable[InferenceResponse]]:
+        """The request run on one model through the inference service."""
+
+        def answer(model_id: str) -> Awaitable[InferenceResponse]:
+            single = InferenceRequest(
+                inputs=request.inputs,
+                model_id=model_id,
+                parameters=request.parameters,
+                task=plan.task,
+                cache=request.cache,
+            )
+            return self.service.run_inference(single, request_id=request_id)
+
+        return answer
+
+    async def _fallback(
+        self,
+        plan: _Plan,
+        request: OrchestratedRequest,
+        request_id: str,
+        work: Callable[[str], Awaitable[T]],
+    ) -> tuple[str, T, list[Attempt]]:
+        """``work`` on the ranked models in turn (only the first without ``fallback``)
+        until one answers: that model, its answer and every attempt. A client mistake
+        is raised at once; when none answers, the error naming each attempt."""
+        attempts: list[Attempt] = []
+        errors: list[AltlasError] = []
+        order = plan.ranked if request.fallback else plan.ranked[:1]
+        for candidate in order:
+            outcome = await self._try(candidate.spec.id, request, request_id, work)
+            attempts.append(self._count(outcome.attempt))
+            if outcome.value is not None:
+                return candidate.spec.id, outcome.value, attempts
+            if outcome.error is not None:
+                if outcome.error.status in _CLIENT_ERROR_STATUSES:
+                    raise outcome.error  # the same input would fail on every model
+                errors.append(outcome.error)
+        raise self._all_failed(plan.task, attempts, errors)
 
     def _count(self, attempt: Attempt) -> Attempt:
         metrics = self.service.metrics
@@ -445,39 +460,29 @@ class ModelOrchestrator:
     async def _with_fallback(
         self, request: OrchestratedRequest, plan: _Plan, request_id: str, started: float
     ) -> OrchestratedResponse:
-        attempts: list[Attempt] = []
-        errors: list[AltlasError] = []
-        order = plan.ranked if request.fallback else plan.ranked[:1]
-        for candidate in order:
-            outcome = await self._try(candidate.spec.id, plan, request, request_id)
-            attempts.append(self._count(outcome.attempt))
-            if outcome.response is not None:
-                response = outcome.response
-                return OrchestratedResponse(
-                    model_id=response.model_id,
-                    models=[response.model_id],
-                    task=plan.task,
-                    outputs=response.outputs,
-                    timing=Timing(
-                        queue_ms=response.timing.queue_ms,
-                        inference_ms=response.timing.inference_ms,
-                        total_ms=round((time.perf_counter() - started) * 1000, 3),
-                    ),
-                    from_cache=response.from_cache,
-                    request_id=request_id,
-                    orchestration=OrchestrationReport(
-                        strategy=plan.strategy.name,
-                        reason=_reason(plan, attempts, candidate.spec.id),
-                        ranking=plan.ranking,
-                        attempts=attempts,
-                        excluded=plan.excluded,
-                    ),
-                )
-            if outcome.error is not None:
-                if outcome.error.status in _CLIENT_ERROR_STATUSES:
-                    raise outcome.error  # the same input would fail on every model
-                errors.append(outcome.error)
-        raise self._all_failed(plan.task, attempts, errors)
+        model_id, response, attempts = await self._fallback(
+            plan, request, request_id, self._answer(plan, request, request_id)
+        )
+        return OrchestratedResponse(
+            model_id=response.model_id,
+            models=[response.model_id],
+            task=plan.task,
+            outputs=response.outputs,
+            timing=Timing(
+                queue_ms=response.timing.queue_ms,
+                inference_ms=response.timing.inference_ms,
+                total_ms=round((time.perf_counter() - started) * 1000, 3),
+            ),
+            from_cache=response.from_cache,
+            request_id=request_id,
+            orchestration=OrchestrationReport(
+                strategy=plan.strategy.name,
+                reason=_reason(plan, attempts, model_id),
+                ranking=plan.ranking,
+                attempts=attempts,
+                excluded=plan.excluded,
+            ),
+        )
 
     async def _ensemble(
         self, request: OrchestratedRequest, plan: _Plan, request_id: str, started: float
@@ -489,12 +494,13 @@ class ModelOrchestrator:
             # A model whose breaker is open would only be skipped: the next one serves.
             closed = [c for c in plan.ranked if c.stats.circuit != "open"] or plan.ranked
             members = closed[: request.max_members]
+        answer = self._answer(plan, request, request_id)
         outcomes = await asyncio.gather(
-            *(self._try(c.spec.id, plan, request, request_id) for c in members)
+            *(self._try(c.spec.id, request, request_id, answer) for c in members)
         )
         attempts = [self._count(o.attempt) for o in outcomes]
-        answered = [o for o in outcomes if o.response is not None]
-        if not answered:
+        responses = [o.value for o in outcomes if o.value is not None]
+        if not responses:
             errors = [o.error for o in outcomes if o.error is not None]
             client = [e for e in errors if e.status in _CLIENT_ERROR_STATUSES]
             if client and len(client) == len(errors):
@@ -503,17 +509,12 @@ class ModelOrchestrator:
         weights = {c.spec.id: _weight(c) for c in members}
         merged = combiner.combine(
             plan.task,
-            [
-                Member(model_id=o.model_id, weight=weights[o.model_id], output=o.response.outputs)
-                for o in answered
-                if o.response is not None
-            ],
+            [Member(r.model_id, weights[r.model_id], r.outputs) for r in responses],
             plan.call.parameters,
         )
         output = check_output(plan.call, merged, f"combiner {combiner.name}")
-        responses = [o.response for o in answered if o.response is not None]
         used = [r.model_id for r in responses]
-        dropped = [o.model_id for o in outcomes if o.response is None]
+        dropped = [o.model_id for o in outcomes if o.value is None]
         reason = f"ensemble of {', '.join(used)} merged by '{combiner.name}'"
         if dropped:
             reason += f"; dropped {', '.join(dropped)} (see attempts)"
