@@ -9,6 +9,8 @@ one whose weights are absent raises :class:`WeightsMissing`.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import ClassVar
 
 
@@ -216,3 +218,18 @@ class InternalError(AltlasError):
             code=error_id,
         )
         self.error_id = error_id
+
+    @classmethod
+    def logged(
+        cls,
+        logger: logging.Logger,
+        what: str,
+        *args: object,
+        exc_info: BaseException | bool | None = None,
+    ) -> InternalError:
+        """A new error id, logged with ``what % args`` (and the traceback when
+        ``exc_info`` says so): the one way an unexpected failure reaches a client, so
+        the body's id always finds its log line."""
+        error_id = uuid.uuid4().hex[:12]
+        logger.error(what + " (error id %s)", *args, error_id, exc_info=exc_info)
+        return cls(error_id)
