@@ -61,12 +61,6 @@ class AudioModelManager(TaskFacade):
             SPEECH_TO_TEXT, {"audio": media_bytes(audio_data, "audio")}, model_id, parameters
         )
 
-    async def translate_audio(
-        self, audio_data: AudioData, model_id: str | None = None, **parameters: Any
-    ) -> SpeechToTextOutput:
-        """The speech in the audio as English text."""
-        return await self.transcribe_audio(audio_data, model_id, task="translate", **parameters)
-
     async def synthesize_speech(
         self, text: str, model_id: str | None = None, **parameters: Any
     ) -> TextToSpeechOutput:

@@ -51,11 +51,6 @@ class GGUFInfo:
     pooling_type: int | None
     chat_template: str | None
 
-    @property
-    def kv_width(self) -> int:
-        """Elements of K (and of V) cached per token per layer."""
-        return self.n_head_kv * self.key_length
-
 
 def read_gguf_info(path: Path) -> GGUFInfo:
     """Parse ``path``'s metadata; raises ``InvalidModelFile`` for a file that is not GGUF."""
