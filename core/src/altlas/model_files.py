@@ -49,6 +49,16 @@ class ModelFilesResolver:
                 problems.append(source.missing_message(rest, self.context))
         return "; ".join(problems) if problems else None
 
+    def version(self, spec: ModelSpec) -> str | None:
+        """The fingerprint of ``spec``'s files where they are on local disk now, without
+        fetching or loading anything; ``None`` while any is still to be fetched. Equal
+        to the :attr:`ModelFiles.fingerprint` a load of the same files gets, so a
+        response cache keyed on it answers before (and without) a load."""
+        paths = [self.locate(ref) for ref in self.references(spec).values()]
+        if not all(path.exists() for path in paths):
+            return None
+        return fingerprint(paths)
+
     def fetch(self, spec: ModelSpec) -> ModelFiles:
         """Make every file of ``spec`` local and return them; raises ``WeightsMissing``."""
         paths: dict[str, Path] = {}

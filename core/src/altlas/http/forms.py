@@ -1,28 +1,28 @@
 """Multipart bodies for the media task routes, as the design document's curl examples
 send them (``-F "image=@bus.jpg" -F "confidence=0.5" -F "model_id=yolo-v8"``).
 
-A form is turned into the same :class:`InferenceRequest` a JSON body gives, so every
-later step of the request path is shared: the file part named by the task's
+A form is decoded straight into the task's call (its input and parameters Structs), which
+is then prepared like any other request: the file part named by the task's
 ``media_field`` fills that input field, ``model_id`` and ``task`` are the request's own,
 a field naming another input field goes to ``inputs`` and every other field to
 ``parameters``. Form values are strings; they are converted leniently ("0.5" -> 0.5,
-"true" -> True) into the task's Structs, and a value written as JSON (``[0, 2]``) is
-decoded first, so list and mapping parameters can be sent too.
+"true" -> True) into the task's Structs, once, and a value written as JSON (``[0, 2]``)
+is decoded first, so list and mapping parameters can be sent too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from altlas.inference.decode import validation_failed
+from altlas.inference.decode import TaskCall, validation_failed
 from altlas_sdk import TaskSpec
 from altlas_sdk.errors import BadRequest, ValidationFailed
-from altlas_sdk.wire import InferenceRequest
 
 FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
@@ -40,9 +40,17 @@ def is_form(request: Request) -> bool:
     return media_type in FORM_MEDIA_TYPES
 
 
-async def decode_form(request: Request, resolve: SpecResolver) -> InferenceRequest:
-    """Read a form body into an :class:`InferenceRequest` for the task ``resolve``
-    names. Raises 400 for a malformed body, 422 for a missing or invalid field."""
+@dataclass(frozen=True)
+class FormCall:
+    """A form body, decoded: the model it names (if any) and the task's call."""
+
+    model_id: str | None
+    call: TaskCall
+
+
+async def decode_form(request: Request, resolve: SpecResolver) -> FormCall:
+    """Read a form body into the call of the task ``resolve`` names. Raises 400 for a
+    malformed body, 422 for a missing or invalid field."""
     fields, files = await _read_form(request)
     model_id = _pop_text(fields, "model_id")
     task = _pop_text(fields, "task")
@@ -64,12 +72,12 @@ async def decode_form(request: Request, resolve: SpecResolver) -> InferenceReque
     parameters: dict[str, Any] = {}
     for name, value in fields.items():
         (inputs if name in input_fields else parameters)[name] = value
-    return InferenceRequest(
-        inputs=_lenient(spec.input_type, inputs, "inputs"),
-        model_id=model_id,
-        parameters=_lenient(spec.parameters_type, parameters, "parameters"),
-        task=task,
+    call = TaskCall(
+        spec,
+        _lenient(spec.input_type, inputs, "inputs"),
+        _lenient(spec.parameters_type, parameters, "parameters"),
     )
+    return FormCall(model_id, call)
 
 
 async def _read_form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -120,12 +128,9 @@ def _maybe_json(value: str) -> Any:
     return value
 
 
-def _lenient(kind: type[msgspec.Struct], raw: dict[str, Any], where: str) -> dict[str, Any]:
-    """Convert string values into ``kind``'s field types and back to plain values, so
-    the strict decoding step that follows sees what a JSON body would have given."""
+def _lenient(kind: type[msgspec.Struct], raw: dict[str, Any], where: str) -> msgspec.Struct:
+    """Convert string values into ``kind``'s field types (its bounds apply)."""
     try:
-        converted = msgspec.convert(raw, kind, strict=False)
+        return msgspec.convert(raw, kind, strict=False)
     except msgspec.ValidationError as error:
         raise validation_failed(error, f"form.{where}") from None
-    # Keep bytes as bytes: the media field would otherwise round-trip through base64.
-    return msgspec.to_builtins(converted, builtin_types=(bytes,))

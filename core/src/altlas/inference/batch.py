@@ -17,16 +17,14 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
 import msgspec
 from msgspec import Meta, Struct
 
-from altlas.inference.decode import TaskCall, decode_call
-from altlas.inference.encode import build_response, check_output
+from altlas.inference.decode import TaskCall
+from altlas.inference.prepare import PreparedRequest
 from altlas.inference.service import InferenceService
-from altlas_sdk.catalog import ModelSpec
 from altlas_sdk.errors import AltlasError, InternalError, ValidationFailed
 from altlas_sdk.wire import InferenceRequest, InferenceResponse
 
@@ -76,19 +74,13 @@ class ParallelResponse(Struct, kw_only=True):
 
 Outcome = InferenceResponse | AltlasError
 
-
-@dataclass
-class _Group:
-    """Requests for one model, task and parameters: one native batch call."""
-
-    spec: ModelSpec
-    calls: list[tuple[int, TaskCall]]
-    #: Each request's ``cache`` choice, by its index.
-    caching: dict[int, bool | None] = field(default_factory=dict)
+#: One request of a native batch group: its slot, the prepared request, its cache key.
+_Pending = tuple[int, PreparedRequest, "str | None"]
 
 
 class BatchRunner:
-    """Runs batch and parallel calls on an :class:`InferenceService`'s parts."""
+    """Runs batch and parallel calls as prepared requests of an
+    :class:`InferenceService`."""
 
     def __init__(self, service: InferenceService) -> None:
         self.service = service
@@ -99,30 +91,28 @@ class BatchRunner:
         """One outcome per request, in order. Never raises for one request's failure."""
         started = time.perf_counter()
         request_id = request_id or uuid.uuid4().hex
+        service = self.service
         results: list[Outcome | None] = [None] * len(requests)
-        groups: dict[tuple[str, str, bytes], _Group] = {}
+        groups: dict[tuple[str, str, bytes], list[tuple[int, PreparedRequest]]] = {}
         limits: dict[str, asyncio.Semaphore] = {}
         work: list[Awaitable[None]] = []
         for index, request in enumerate(requests):
             try:
-                spec, call = self._plan(request)
+                prepared = service.preparer.prepare(request, request_id=request_id, started=started)
             except AltlasError as error:
                 results[index] = error
                 continue
-            if call is None:
+            spec, call = prepared.spec, prepared.call
+            if not service.batches_natively(spec):
                 limit = limits.get(spec.id)
                 if limit is None:
-                    limit = limits[spec.id] = asyncio.Semaphore(self._concurrency(spec))
-                work.append(self._run_single(results, index, request, request_id, limit))
+                    limit = limits[spec.id] = asyncio.Semaphore(service.concurrency(spec))
+                work.append(self._run_single(results, index, prepared, limit))
                 continue
             # infer_batch takes one parameters value: only equal parameters share a call.
             key = (spec.id, call.spec.id, msgspec.json.encode(call.parameters))
-            group = groups.setdefault(key, _Group(spec, []))
-            group.calls.append((index, call))
-            group.caching[index] = request.cache
-        work.extend(
-            self._run_group(results, group, request_id, started) for group in groups.values()
-        )
+            groups.setdefault(key, []).append((index, prepared))
+        work.extend(self._run_group(results, members) for members in groups.values())
         await asyncio.gather(*work)
         # Every path above fills the slots it owns.
         return cast(list[Outcome], results)
@@ -130,8 +120,9 @@ class BatchRunner:
     async def run_parallel(
         self, request: ParallelRequest, *, request_id: str | None = None
     ) -> dict[str, Outcome]:
-        """One outcome per model of ``request.model_ids``, run concurrently. A model named
-        twice is a 422: the answer has one key per model."""
+        """One outcome per model of ``request.model_ids``, run concurrently. The inputs
+        are decoded once per task. A model named twice is a 422: the answer has one
+        key per model."""
         seen: set[str] = set()
         for position, model_id in enumerate(request.model_ids):
             if model_id in seen:
@@ -139,161 +130,126 @@ class BatchRunner:
                     f"model '{model_id}' is named twice", param=f"$.model_ids[{position}]"
                 )
             seen.add(model_id)
+        started = time.perf_counter()
         request_id = request_id or uuid.uuid4().hex
-        requests = [
-            InferenceRequest(
-                model_id=model_id, inputs=request.inputs, parameters=request.parameters
-            )
-            for model_id in request.model_ids
-        ]
-        results: list[Outcome | None] = [None] * len(requests)
-        await asyncio.gather(
-            *(
-                self._run_single(results, index, item, request_id)
-                for index, item in enumerate(requests)
-            )
-        )
+        calls: dict[str, TaskCall | AltlasError] = {}
+        results: list[Outcome | None] = [None] * len(request.model_ids)
+        work: list[Awaitable[None]] = []
+        for index, model_id in enumerate(request.model_ids):
+            try:
+                prepared = self._prepare_parallel(calls, model_id, request, request_id, started)
+            except AltlasError as error:
+                results[index] = error
+                continue
+            work.append(self._run_single(results, index, prepared))
+        await asyncio.gather(*work)
         return dict(zip(request.model_ids, cast(list[Outcome], results), strict=True))
 
-    def _plan(self, request: InferenceRequest) -> tuple[ModelSpec, TaskCall | None]:
-        """The model of a request, and its decoded call when the model's backend batches
-        natively (``None``: the request runs on its own)."""
-        service = self.service
-        selection = service.selector.select(request, None)
-        spec = selection.entry.spec
-        owned = service.registry.backends.get(spec.backend)
-        if owned is None or not owned.item.native_batching:
-            return spec, None
-        task = service.registry.tasks[selection.task].item
-        return spec, decode_call(task, request.inputs, request.parameters)
-
-    def _concurrency(self, spec: ModelSpec) -> int:
-        owned = self.service.registry.backends.get(spec.backend)
-        return spec.max_concurrency or (owned.item.max_concurrency if owned else 1)
+    def _prepare_parallel(
+        self,
+        calls: dict[str, TaskCall | AltlasError],
+        model_id: str,
+        request: ParallelRequest,
+        request_id: str,
+        started: float,
+    ) -> PreparedRequest:
+        preparer = self.service.preparer
+        task = preparer.selector.catalog.get(model_id).spec.task
+        if task not in calls:
+            try:
+                calls[task] = preparer.call_for(task, request.inputs, request.parameters)
+            except AltlasError as error:
+                calls[task] = error
+        call = calls[task]
+        if isinstance(call, AltlasError):
+            raise call
+        return preparer.prepare_call(model_id, call, request_id=request_id, started=started)
 
     async def _run_single(
         self,
         results: list[Outcome | None],
         index: int,
-        request: InferenceRequest,
-        request_id: str,
+        prepared: PreparedRequest,
         limit: asyncio.Semaphore | None = None,
     ) -> None:
         try:
             if limit is None:
-                results[index] = await self.service.run_inference(request, request_id=request_id)
+                results[index] = await self.service.run(prepared)
             else:
                 async with limit:
-                    results[index] = await self.service.run_inference(
-                        request, request_id=request_id
-                    )
+                    results[index] = await self.service.run(prepared)
         except AltlasError as error:
             results[index] = error
-        except Exception:  # noqa: BLE001 - one request's bug must not fail the others
-            results[index] = _internal(request_id, "a request failed", traceback=True)
+        except Exception as error:  # noqa: BLE001 - one request's bug must not fail the others
+            results[index] = InternalError.logged(
+                logger, "request %s: a request failed", prepared.request_id, exc_info=error
+            )
 
     async def _run_group(
-        self,
-        results: list[Outcome | None],
-        group: _Group,
-        request_id: str,
-        started: float,
+        self, results: list[Outcome | None], members: list[tuple[int, PreparedRequest]]
     ) -> None:
         try:
-            await self._run_group_unguarded(results, group, request_id, started)
-        except AltlasError as error:
-            for index, _ in group.calls:
-                if results[index] is None:
-                    results[index] = error
-        except Exception:  # noqa: BLE001 - one group's bug must not fail the others
-            error = _internal(request_id, "a batch call failed", traceback=True)
-            for index, _ in group.calls:
+            await self._run_group_unguarded(results, members)
+        except Exception as error:  # noqa: BLE001 - one group's failure fills only its slots
+            if not isinstance(error, AltlasError):
+                error = InternalError.logged(
+                    logger,
+                    "request %s: a batch call failed",
+                    members[0][1].request_id,
+                    exc_info=error,
+                )
+            for index, _ in members:
                 if results[index] is None:
                     results[index] = error
 
     async def _run_group_unguarded(
-        self,
-        results: list[Outcome | None],
-        group: _Group,
-        request_id: str,
-        started: float,
+        self, results: list[Outcome | None], members: list[tuple[int, PreparedRequest]]
     ) -> None:
+        """One ``infer_batch`` call for the members the cache does not answer."""
         service = self.service
-        spec = group.spec
+        spec = members[0][1].spec
+        pending = await self._uncached(results, members)
+        if not pending:
+            return
         async with service.manager.use(spec.id) as model:
-            pending = await self._from_cache(results, group, request_id, started)
-            if not pending:
-                return
-            first = pending[0][1]
-            inputs = [call.inputs for _, call, _ in pending]
+            if any(key is None for _, _, key in pending):
+                # The load fetched the files: keys (and perhaps answers) exist now.
+                pending = await self._uncached(results, [(i, p) for i, p, _ in pending])
+                if not pending:
+                    return
+            call = pending[0][1].call
+            inputs = [prepared.call.inputs for _, prepared, _ in pending]
             timed = await service.schedule(
                 spec,
-                lambda cancel: model.infer_batch(first.spec.id, inputs, first.parameters, cancel),
+                lambda cancel: model.infer_batch(call.spec.id, inputs, call.parameters, cancel),
             )
         outputs = timed.value
         if len(outputs) != len(pending):
-            raise _internal(
-                request_id,
-                f"backend {spec.backend} returned {len(outputs)} results for {len(pending)} inputs",
-                traceback=False,
+            raise InternalError.logged(
+                logger,
+                "backend %s returned %d results for %d inputs",
+                spec.backend,
+                len(outputs),
+                len(pending),
             )
-        for (index, call, key), output in zip(pending, outputs, strict=True):
+        for (index, prepared, key), output in zip(pending, outputs, strict=True):
             if isinstance(output, AltlasError):
                 results[index] = output
                 continue
             try:
-                checked = check_output(call, output, spec.backend)
+                results[index] = await service.finish(prepared, key, output, timed)
             except AltlasError as error:
                 results[index] = error
-                continue
-            if key is not None:
-                await service.cache.store(key, checked)
-            results[index] = build_response(
-                model_id=spec.id,
-                call=call,
-                output=checked,
-                queue_ms=timed.queue_ms,
-                inference_ms=timed.inference_ms,
-                total_ms=(time.perf_counter() - started) * 1000,
-                from_cache=False,
-                request_id=request_id,
-            )
 
-    async def _from_cache(
-        self,
-        results: list[Outcome | None],
-        group: _Group,
-        request_id: str,
-        started: float,
-    ) -> list[tuple[int, TaskCall, str | None]]:
+    async def _uncached(
+        self, results: list[Outcome | None], members: list[tuple[int, PreparedRequest]]
+    ) -> list[_Pending]:
         """Fill the slots the response cache answers; the rest, with their cache keys."""
-        service = self.service
-        spec = group.spec
-        cache = service.cache
-        pending: list[tuple[int, TaskCall, str | None]] = []
-        for index, call in group.calls:
-            key, cached = await cache.find(
-                spec.id, service.manager.version_of(spec.id), call, group.caching.get(index)
-            )
+        pending: list[_Pending] = []
+        for index, prepared in members:
+            key, cached = await self.service.lookup(prepared)
             if cached is None:
-                pending.append((index, call, key))
-                continue
-            results[index] = build_response(
-                model_id=spec.id,
-                call=call,
-                output=cached,
-                queue_ms=0.0,
-                inference_ms=0.0,
-                total_ms=(time.perf_counter() - started) * 1000,
-                from_cache=True,
-                request_id=request_id,
-            )
+                pending.append((index, prepared, key))
+            else:
+                results[index] = cached
         return pending
-
-
-def _internal(request_id: str, what: str, *, traceback: bool) -> InternalError:
-    """An unexpected failure of one slot, logged under an error id (as the catch-all of a
-    single request logs it)."""
-    error_id = uuid.uuid4().hex[:12]
-    logger.error("request %s: %s (error id %s)", request_id, what, error_id, exc_info=traceback)
-    return InternalError(error_id)

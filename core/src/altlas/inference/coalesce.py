@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import msgspec
@@ -270,15 +269,13 @@ class Coalescer:
         call = batch.call
         results = batch.model.infer_batch(call.spec.id, inputs, call.parameters, cancel)
         if len(results) != len(inputs):
-            error_id = uuid.uuid4().hex[:12]
-            logger.error(
-                "backend %s returned %d results for %d inputs (error id %s)",
+            raise InternalError.logged(
+                logger,
+                "backend %s returned %d results for %d inputs",
                 batch.spec.backend,
                 len(results),
                 len(inputs),
-                error_id,
             )
-            raise InternalError(error_id)
         return list(results)
 
     def _deliver(self, batch: _Batch, timed: Timed[list[object]]) -> None:
@@ -295,18 +292,13 @@ class Coalescer:
         anything else as one logged internal error (as a lone request's unexpected
         failure renders)."""
         if not isinstance(error, AltlasError):
-            error_id = uuid.uuid4().hex[:12]
-            logger.error(
-                "batch of %d on model %s failed (error id %s)",
+            error = InternalError.logged(
+                logger,
+                "batch of %d on model %s failed",
                 len(members),
                 batch.spec.id,
-                error_id,
                 exc_info=error,
             )
         for member in members:
-            if member.result.done():
-                continue
-            if isinstance(error, AltlasError):
+            if not member.result.done():
                 member.result.set_exception(error)
-            else:
-                member.result.set_exception(InternalError(error_id))

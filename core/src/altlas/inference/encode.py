@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import msgspec
 
@@ -17,16 +16,14 @@ logger = logging.getLogger(__name__)
 def check_output(call: TaskCall, output: object, backend: str) -> msgspec.Struct:
     """The output if it is the task's output type; a backend bug otherwise (500)."""
     if not isinstance(output, call.spec.output_type):
-        error_id = uuid.uuid4().hex[:12]
-        logger.error(
-            "backend %s returned %s for task %s, expected %s (error id %s)",
+        raise InternalError.logged(
+            logger,
+            "backend %s returned %s for task %s, expected %s",
             backend,
             type(output).__name__,
             call.spec.id,
             call.spec.output_type.__name__,
-            error_id,
         )
-        raise InternalError(error_id)
     return output
 
 

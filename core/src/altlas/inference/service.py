@@ -1,19 +1,30 @@
-"""The inference service: one request through select -> decode -> cache -> schedule ->
-backend -> encode. The HTTP routes and in-process callers both use it."""
+"""The inference pipeline: a prepared request is looked up in the cache, run on its
+model, checked and wrapped in the response.
+
+    prepare.py (select.py, decode.py) -> cache.py -> manager.use (load on demand)
+    -> scheduler.py (coalesce.py for dynamic batching) -> LoadedModel -> encode.py
+
+:meth:`InferenceService.run` runs one prepared request, :meth:`InferenceService.stream`
+streams one (``stream.py``), and ``batch.py`` runs many; each uses the steps here. The
+cache is read before the model is acquired: its key needs only the model's files, so
+a hit never loads, never queues, and is served even with ``LOAD_ON_DEMAND=false``.
+"""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
+import msgspec
+
 from altlas.inference.cache import CacheStep
 from altlas.inference.coalesce import Coalescer
-from altlas.inference.decode import decode_call
 from altlas.inference.encode import build_response, check_output
 from altlas.inference.latency import LatencyBook
+from altlas.inference.prepare import PreparedRequest, Preparer
 from altlas.inference.select import ModelSelector
+from altlas.inference.stream import InferenceStream, open_stream
 from altlas.manager import ModelManager
 from altlas.metrics import Metrics
 from altlas.registry import Registry
@@ -24,7 +35,7 @@ T = TypeVar("T")
 
 
 class InferenceService:
-    """Runs inference requests on the models of the catalog."""
+    """Prepares and runs inference requests on the models of the catalog."""
 
     def __init__(
         self,
@@ -44,10 +55,14 @@ class InferenceService:
         self.metrics = metrics
         #: Dynamic batching; ``None``: every request runs on its own.
         self.coalescer = coalescer
+        #: Step 1: select the model, decode the call.
+        self.preparer = Preparer(selector, registry)
         #: Measured per-model latency, read by selection strategies.
         self.latency: LatencyBook = selector.latency
         # Selection weighs how busy each model is.
         selector.lanes = scheduler.lanes
+
+    # --- the ways in -------------------------------------------------------------------
 
     async def run_inference(
         self,
@@ -56,31 +71,38 @@ class InferenceService:
         task: str | None = None,
         request_id: str | None = None,
     ) -> InferenceResponse:
-        """Run one request. ``task`` is the task a route names (lets ``model_id`` be
-        omitted). Raises :class:`altlas_sdk.errors.AltlasError` subclasses."""
+        """Prepare and run one raw request. ``task`` is the task a route names (lets
+        ``model_id`` be omitted). Raises :class:`altlas_sdk.errors.AltlasError`
+        subclasses."""
         started = time.perf_counter()
-        request_id = request_id or uuid.uuid4().hex
-        selection = self.selector.select(request, task)
-        spec = selection.entry.spec
-        call = decode_call(
-            self.registry.tasks[selection.task].item, request.inputs, request.parameters
-        )
+        prepared = self.preparer.prepare(request, task=task, request_id=request_id, started=started)
+        return await self.run(prepared)
 
+    async def stream_inference(
+        self,
+        request: InferenceRequest,
+        *,
+        task: str | None = None,
+        request_id: str | None = None,
+    ) -> InferenceStream:
+        """Prepare and start streaming one raw request (see :meth:`stream`)."""
+        return await self.stream(self.preparer.prepare(request, task=task, request_id=request_id))
+
+    # --- running a prepared request ---------------------------------------------------
+
+    async def run(self, prepared: PreparedRequest) -> InferenceResponse:
+        """Run one prepared request: from the cache if it has the answer, else on the
+        model (loaded on demand, within its queue limits)."""
+        spec, call = prepared.spec, prepared.call
+        key, cached = await self.lookup(prepared)
+        if cached is not None:
+            return cached
         async with self.manager.use(spec.id) as model:
-            key, cached = await self.cache.find(
-                spec.id, self.manager.version_of(spec.id), call, request.cache
-            )
-            if cached is not None:
-                return build_response(
-                    model_id=spec.id,
-                    call=call,
-                    output=cached,
-                    queue_ms=0.0,
-                    inference_ms=0.0,
-                    total_ms=(time.perf_counter() - started) * 1000,
-                    from_cache=True,
-                    request_id=request_id,
-                )
+            if key is None:
+                # The files were fetched by this load: the version is known only now.
+                key, cached = await self.lookup(prepared)
+                if cached is not None:
+                    return cached
             limits = self.coalescer.limits(spec) if self.coalescer is not None else None
             if self.coalescer is not None and limits is not None:
                 timed = await self.coalescer.run(spec, model, call, limits)
@@ -90,28 +112,80 @@ class InferenceService:
                     spec,
                     lambda cancel: model.infer(call.spec.id, call.inputs, call.parameters, cancel),
                 )
-        output = check_output(call, timed.value, spec.backend)
-        if key is not None:
-            await self.cache.store(key, output)
-        return build_response(
-            model_id=spec.id,
-            call=call,
-            output=output,
-            queue_ms=timed.queue_ms,
-            inference_ms=timed.inference_ms,
-            total_ms=(time.perf_counter() - started) * 1000,
-            from_cache=False,
-            request_id=request_id,
+        return await self.finish(prepared, key, timed.value, timed)
+
+    async def stream(self, prepared: PreparedRequest) -> InferenceStream:
+        """Start streaming one prepared request's output chunks (never cached).
+        Failures after this returns (a failed load, a full queue, a backend error)
+        raise from the iteration, in order with the chunks."""
+        return open_stream(self, prepared)
+
+    # --- the steps, shared by run, stream and batch -----------------------------------
+
+    async def lookup(
+        self, prepared: PreparedRequest
+    ) -> tuple[str | None, InferenceResponse | None]:
+        """The request's cache key (``None`` when no cache keeps it, or while its
+        model's files are still to be fetched) and the cached response, if any."""
+        version = self.manager.version_of(prepared.spec.id)
+        if version is None:
+            return None, None
+        key, cached = await self.cache.find(
+            prepared.spec.id, version, prepared.call, prepared.cache
         )
+        if cached is None:
+            return key, None
+        return key, self.respond(prepared, cached, None)
+
+    async def finish(
+        self,
+        prepared: PreparedRequest,
+        key: str | None,
+        output: object,
+        timed: Timed[object],
+    ) -> InferenceResponse:
+        """Check a backend's ``output``, keep it in the cache under ``key``, and wrap
+        it in the response with its wait and run times."""
+        checked = check_output(prepared.call, output, prepared.spec.backend)
+        if key is not None:
+            await self.cache.store(key, checked)
+        return self.respond(prepared, checked, timed)
+
+    def respond(
+        self,
+        prepared: PreparedRequest,
+        output: msgspec.Struct,
+        timed: Timed[object] | None,
+    ) -> InferenceResponse:
+        """The response envelope; ``timed`` ``None`` for an answer from the cache."""
+        return build_response(
+            model_id=prepared.spec.id,
+            call=prepared.call,
+            output=output,
+            queue_ms=timed.queue_ms if timed is not None else 0.0,
+            inference_ms=timed.inference_ms if timed is not None else 0.0,
+            total_ms=(time.perf_counter() - prepared.started) * 1000,
+            from_cache=timed is None,
+            request_id=prepared.request_id,
+        )
+
+    def concurrency(self, spec: ModelSpec) -> int:
+        """How many calls ``spec``'s model runs at once."""
+        owned = self.registry.backends.get(spec.backend)
+        return spec.max_concurrency or (owned.item.max_concurrency if owned else 1)
+
+    def batches_natively(self, spec: ModelSpec) -> bool:
+        """Whether ``spec``'s backend runs several inputs in one call."""
+        owned = self.registry.backends.get(spec.backend)
+        return owned is not None and owned.item.native_batching
 
     async def schedule(self, spec: ModelSpec, call: Callable[[CancellationToken], T]) -> Timed[T]:
         """Run ``call`` on a slot of the model ``spec`` describes, within its queue
         limits, recording the wait and run times. The caller holds
         ``manager.use(spec.id)``."""
-        backend = self.registry.backends[spec.backend].item
         timed = await self.scheduler.run(
             spec.id,
-            spec.max_concurrency or backend.max_concurrency,
+            self.concurrency(spec),
             call,
             CancellationToken(),
             max_queue=spec.max_queue,

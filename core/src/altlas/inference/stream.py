@@ -1,7 +1,8 @@
 """Streaming inference: a model's output chunks (tokens) as they are produced.
 
-The request goes through the same steps as :meth:`InferenceService.run_inference`
-(select, decode, acquire the model, wait for a scheduler slot) except the cache. The
+A prepared request (see :mod:`altlas.inference.prepare`) goes through the same steps
+as :meth:`InferenceService.run` (acquire the model, wait for a scheduler slot) except
+the cache. The
 backend's blocking ``LoadedModel.stream`` iterator runs in the executor thread that
 holds the slot; a queue carries its chunks to the event loop, so a slow model never
 blocks the loop. Closing the stream early (the client went away) sets the
@@ -15,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from altlas.inference.decode import TaskCall, decode_call
+from altlas.inference.decode import TaskCall
 from altlas.inference.encode import check_output
-from altlas.inference.service import InferenceService
-from altlas_sdk import CancellationToken, InferenceRequest, LoadedModel
+from altlas.inference.prepare import PreparedRequest
+from altlas_sdk import CancellationToken, LoadedModel
 from altlas_sdk.errors import AltlasError, InternalError
+
+if TYPE_CHECKING:
+    from altlas.inference.service import InferenceService
 
 logger = logging.getLogger(__name__)
 
@@ -81,22 +84,11 @@ class InferenceStream:
         self.cancel.cancel()
 
 
-async def stream_inference(
-    service: InferenceService,
-    request: InferenceRequest,
-    *,
-    task: str | None = None,
-    request_id: str | None = None,
-) -> InferenceStream:
-    """Start streaming ``request``. An unknown model or invalid parameters raise here;
-    what happens once the model is acquired (a failed load, a full queue, a model that
-    does not stream, a backend error) raises from the iteration, in order with the
-    chunks. Raises :class:`altlas_sdk.errors.AltlasError` subclasses."""
-    selection = service.selector.select(request, task)
-    spec = selection.entry.spec
-    call = decode_call(
-        service.registry.tasks[selection.task].item, request.inputs, request.parameters
-    )
+def open_stream(service: InferenceService, prepared: PreparedRequest) -> InferenceStream:
+    """Start streaming ``prepared``: acquire its model (loading it on demand), wait for
+    a slot, and run the backend's ``stream`` in that slot's thread. What goes wrong
+    from here on raises from the iteration, in order with the chunks."""
+    spec, call = prepared.spec, prepared.call
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     cancel = CancellationToken()
@@ -128,21 +120,26 @@ async def stream_inference(
             raise
         except AltlasError as error:
             queue.put_nowait(_Failure(error))
-        except Exception:
-            error_id = uuid.uuid4().hex[:12]
-            logger.exception("streaming from model %s failed (error id %s)", spec.id, error_id)
-            queue.put_nowait(_Failure(InternalError(error_id)))
+        except Exception as error:  # noqa: BLE001 - a backend bug ends the stream as a 500
+            queue.put_nowait(
+                _Failure(
+                    InternalError.logged(
+                        logger, "streaming from model %s failed", spec.id, exc_info=error
+                    )
+                )
+            )
         else:
             queue.put_nowait(_END)
 
+    worker = asyncio.ensure_future(run())
     return InferenceStream(
         model_id=spec.id,
-        task=selection.task,
-        request_id=request_id or uuid.uuid4().hex,
+        task=prepared.task,
+        request_id=prepared.request_id,
         call=call,
         cancel=cancel,
         _queue=queue,
-        _worker=asyncio.ensure_future(run()),
+        _worker=worker,
         _backend=spec.backend,
     )
 

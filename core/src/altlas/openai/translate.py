@@ -1,9 +1,13 @@
-"""From OpenAI requests to the service's inference requests, and back from task outputs.
+"""From OpenAI requests to the tasks' typed inputs and parameters, and back from task
+outputs.
 
 A chat completion runs the ``chat`` task, a completion ``text-generation`` (with
 ``raw``: OpenAI's completions continue the prompt as is), an embedding request the
-``embedding`` task. What a request asks for that the service cannot do (``n > 1``,
-tools, ``logit_bias``...) is a 400 naming the field, never silently ignored.
+``embedding`` task. A translator builds the task's input Struct from the decoded OpenAI
+request directly (the inputs are never encoded and decoded again); the parameters, a
+handful of scalars, are converted so that the task's own bounds apply. What a request
+asks for that the service cannot do (``n > 1``, tools, ``logit_bias``...) is a 400
+naming the field, never silently ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import base64
 import struct
 from typing import Any
 
+import msgspec
+
+from altlas.inference.decode import validation_failed
 from altlas.openai.types import (
     ChatChoice,
     ChatCompletion,
@@ -31,14 +38,16 @@ from altlas.openai.types import (
     OpenAIFinishReason,
     TopLogprobEntry,
 )
-from altlas_sdk import InferenceRequest
 from altlas_sdk.errors import BadRequest
 from altlas_sdk.tasks import (
-    CHAT,
-    EMBEDDING,
-    TEXT_GENERATION,
+    ChatInput,
+    ChatMessage,
     ChatOutput,
+    EmbeddingInput,
     EmbeddingOutput,
+    EmbeddingParameters,
+    GenerationParameters,
+    TextGenerationInput,
     TextGenerationOutput,
     TokenLogprob,
     Usage,
@@ -78,8 +87,15 @@ def _sampling(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]
 # --- requests ---------------------------------------------------------------------
 
 
-def chat_request(body: ChatCompletionRequest) -> InferenceRequest:
-    """The ``chat`` request for an OpenAI chat completion request."""
+def _generation_parameters(parameters: dict[str, Any]) -> GenerationParameters:
+    try:
+        return msgspec.convert(parameters, GenerationParameters)
+    except msgspec.ValidationError as error:
+        raise validation_failed(error, "$.parameters") from None
+
+
+def chat_request(body: ChatCompletionRequest) -> tuple[ChatInput, GenerationParameters]:
+    """The ``chat`` task's inputs and parameters for an OpenAI chat completion request."""
     if body.tools or body.functions:
         param = "$.tools" if body.tools else "$.functions"
         raise _unsupported(param, "tool and function calling are not supported")
@@ -101,13 +117,14 @@ def chat_request(body: ChatCompletionRequest) -> InferenceRequest:
                 param="$.response_format.json_schema",
             )
         parameters["json_schema"] = format_.json_schema.schema or {"type": "object"}
-    messages = []
-    for index, message in enumerate(body.messages):
-        role = "system" if message.role == "developer" else message.role
-        messages.append({"role": role, "content": _text_of(message.content, index)})
-    return InferenceRequest(
-        model_id=body.model, task=CHAT, inputs={"messages": messages}, parameters=parameters
-    )
+    messages = [
+        ChatMessage(
+            role="system" if message.role == "developer" else message.role,
+            content=_text_of(message.content, index),
+        )
+        for index, message in enumerate(body.messages)
+    ]
+    return ChatInput(messages=messages), _generation_parameters(parameters)
 
 
 def _text_of(content: Any, index: int) -> str:
@@ -129,8 +146,11 @@ def _text_of(content: Any, index: int) -> str:
     return "\n".join(texts)
 
 
-def completion_request(body: CompletionRequest) -> InferenceRequest:
-    """The ``text-generation`` request for an OpenAI (legacy) completion request."""
+def completion_request(
+    body: CompletionRequest,
+) -> tuple[TextGenerationInput, GenerationParameters]:
+    """The ``text-generation`` task's inputs and parameters for an OpenAI (legacy)
+    completion request."""
     if body.suffix is not None:
         raise _unsupported("$.suffix", "suffix (fill-in-the-middle) is not supported")
     if body.best_of not in (None, 1):
@@ -150,16 +170,11 @@ def completion_request(body: CompletionRequest) -> InferenceRequest:
         parameters["max_tokens"] = body.max_tokens
     if body.logprobs is not None:
         parameters["logprobs"] = body.logprobs
-    return InferenceRequest(
-        model_id=body.model,
-        task=TEXT_GENERATION,
-        inputs={"prompt": prompt},
-        parameters=parameters,
-    )
+    return TextGenerationInput(prompt=prompt), _generation_parameters(parameters)
 
 
-def embedding_request(body: EmbeddingRequest) -> InferenceRequest:
-    """The ``embedding`` request for an OpenAI embedding request."""
+def embedding_request(body: EmbeddingRequest) -> tuple[EmbeddingInput, EmbeddingParameters]:
+    """The ``embedding`` task's inputs and parameters for an OpenAI embedding request."""
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts:
         raise BadRequest("input must not be empty", param="$.input")
@@ -168,7 +183,7 @@ def embedding_request(body: EmbeddingRequest) -> InferenceRequest:
             raise _unsupported(
                 f"$.input[{index}]", "input must be text; token-id input is not supported"
             )
-    return InferenceRequest(model_id=body.model, task=EMBEDDING, inputs={"texts": texts})
+    return EmbeddingInput(texts=texts), EmbeddingParameters()
 
 
 # --- responses --------------------------------------------------------------------

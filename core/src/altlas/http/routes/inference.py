@@ -19,6 +19,7 @@ from altlas.http.errors import request_id_of
 from altlas.http.forms import decode_form, is_form
 from altlas.http.openapi import REF_TEMPLATE, describe
 from altlas.http.responses import MsgspecResponse
+from altlas.inference.service import InferenceService
 from altlas_sdk import TaskSpec, tasks
 from altlas_sdk.errors import TaskNotServed, ValidationFailed
 from altlas_sdk.wire import InferenceRequest, InferenceResponse
@@ -60,30 +61,40 @@ _documented = describe(
 
 async def _infer(request: Request, task: str | None) -> Response:
     runtime = request.app.state.runtime
+    service: InferenceService = runtime.inference
+    request_id = request_id_of(request.scope)
     if is_form(request):
-        body = await decode_form(
-            request, lambda model_id, named: _spec_of(runtime, task or named, model_id)
+        form = await decode_form(
+            request, lambda model_id, named: _spec_of(runtime, task, named, model_id)
         )
+        prepared = service.preparer.prepare_call(form.model_id, form.call, request_id=request_id)
     else:
         body = await decode_json(request, InferenceRequest)
-    assert body is not None
-    response = await until_disconnected(
-        request,
-        runtime.inference.run_inference(body, task=task, request_id=request_id_of(request.scope)),
-    )
+        assert body is not None
+        prepared = service.preparer.prepare(body, task=task, request_id=request_id)
+    response = await until_disconnected(request, service.run(prepared))
     request.scope.setdefault("state", {})["model_id"] = response.model_id
-    spec = runtime.registry.tasks[response.task].item
+    spec = prepared.call.spec
     if spec.render is not None:
-        rendered = spec.render(response.outputs, spec.decode_parameters(body.parameters))
+        rendered = spec.render(response.outputs, prepared.call.parameters)
         if rendered is not None:
             content, media_type = rendered
             return Response(content, media_type=media_type, headers=_timing_headers(response))
     return MsgspecResponse(response)
 
 
-def _spec_of(runtime: Runtime, task: str | None, model_id: str | None) -> TaskSpec:
+def _spec_of(
+    runtime: Runtime, route_task: str | None, named: str | None, model_id: str | None
+) -> TaskSpec:
     """The task spec a form request is for: the route's or form's task, else the
     named model's first task."""
+    if route_task and named and named != route_task:
+        raise ValidationFailed(
+            f"this route runs task '{route_task}', the form asks for '{named}'",
+            param="task",
+            code="task_mismatch",
+        )
+    task = route_task or named
     if task is None:
         if model_id is None:
             raise ValidationFailed("a form request needs 'model_id' or 'task'", param="model_id")

@@ -2,7 +2,7 @@
 embeddings, served by whichever backend runs the named model.
 
 Requests and responses follow OpenAI's API reference (see :mod:`altlas.openai.types`);
-errors are the one error body, with OpenAI's statuses (:mod:`altlas.openai.errors`).
+errors are the one error body, with OpenAI's statuses (:mod:`altlas.http.openai_errors`).
 A streamed request waits for its first chunk before it answers, so that an early
 failure (unknown model, full queue, bad input) is an ordinary error response; a failure
 after that ends the stream with an error event. When the client goes away, generation
@@ -11,23 +11,25 @@ stops at the next token and the model's slot frees.
 
 from __future__ import annotations
 
-import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 
+import msgspec
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
+from altlas.http import sse
 from altlas.http.bodies import require_json
 from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import request_id_of
+from altlas.http.openai_errors import decode_openai, openai_error, openai_route, sse_error_event
 from altlas.http.openapi import REF_TEMPLATE, describe
 from altlas.http.responses import MsgspecResponse
-from altlas.inference.stream import InferenceStream, first_chunk, stream_inference
+from altlas.inference.prepare import PreparedRequest
+from altlas.inference.service import InferenceService
+from altlas.inference.stream import InferenceStream
 from altlas.openai import translate
-from altlas.openai.errors import decode_openai, openai_error, openai_route, sse_error_event
 from altlas.openai.streaming import DONE, ChatChunks, CompletionChunks
 from altlas.openai.types import (
     ChatCompletion,
@@ -41,15 +43,12 @@ from altlas.openai.types import (
     ModelList,
 )
 from altlas_sdk import tasks
-from altlas_sdk.errors import AltlasError, InternalError, ModelNotFound, NotFound
+from altlas_sdk.errors import ModelNotFound, NotFound
 from altlas_sdk.wire import ModelInfo
-
-logger = logging.getLogger(__name__)
 
 # Models are "created" when the service started, as far as /v1/models can tell.
 _STARTED = int(time.time())
 _NOT_RUNNABLE = {"weights_missing", "unavailable"}
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # Statuses a /v1 inference route answers besides the common ones: no such model, a model
 # that cannot run, a full queue, no memory for it.
 _ERRORS = (404, 409, 503, 507)
@@ -105,6 +104,20 @@ async def _body(request: Request, kind: type) -> object:
     return decode_openai(await request.body(), kind)
 
 
+def _prepare(
+    request: Request,
+    model: str,
+    task: str,
+    typed: tuple[msgspec.Struct, msgspec.Struct],
+) -> tuple[InferenceService, PreparedRequest]:
+    """The pipeline and the prepared request of a translated ``/v1`` request."""
+    service: InferenceService = request.app.state.runtime.inference
+    call = service.preparer.typed_call(task, *typed)
+    return service, service.preparer.prepare_call(
+        model, call, request_id=request_id_of(request.scope)
+    )
+
+
 @describe(
     request=ChatCompletionRequest,
     response_content=_json_or_events(ChatCompletion, ChatCompletionChunk),
@@ -117,20 +130,16 @@ async def chat_completions(request: Request) -> Response:
     """``POST /v1/chat/completions``."""
     body = await _body(request, ChatCompletionRequest)
     assert isinstance(body, ChatCompletionRequest)
-    service = request.app.state.runtime.inference
-    request_id = request_id_of(request.scope)
-    inference = translate.chat_request(body)
-    completion_id, created = f"chatcmpl-{request_id}", int(time.time())
+    service, prepared = _prepare(request, body.model, tasks.CHAT, translate.chat_request(body))
+    completion_id, created = f"chatcmpl-{prepared.request_id}", int(time.time())
     if not body.stream:
-        response = await until_disconnected(
-            request, service.run_inference(inference, task=tasks.CHAT, request_id=request_id)
-        )
+        response = await until_disconnected(request, service.run(prepared))
         return MsgspecResponse(
             translate.chat_completion(
                 response.outputs, id=completion_id, created=created, model=response.model_id
             )
         )
-    stream = await stream_inference(service, inference, task=tasks.CHAT, request_id=request_id)
+    stream = await service.stream(prepared)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     chunks = ChatChunks(completion_id, created, stream.model_id, include_usage)
     return await _event_stream(request, stream, chunks.events, opening=chunks.opening())
@@ -148,29 +157,24 @@ async def completions(request: Request) -> Response:
     """``POST /v1/completions``."""
     body = await _body(request, CompletionRequest)
     assert isinstance(body, CompletionRequest)
-    service = request.app.state.runtime.inference
-    request_id = request_id_of(request.scope)
-    inference = translate.completion_request(body)
-    prompt = inference.inputs["prompt"]
-    completion_id, created = f"cmpl-{request_id}", int(time.time())
-    task = tasks.TEXT_GENERATION
+    inputs, parameters = translate.completion_request(body)
+    service, prepared = _prepare(request, body.model, tasks.TEXT_GENERATION, (inputs, parameters))
+    completion_id, created = f"cmpl-{prepared.request_id}", int(time.time())
     if not body.stream:
-        response = await until_disconnected(
-            request, service.run_inference(inference, task=task, request_id=request_id)
-        )
+        response = await until_disconnected(request, service.run(prepared))
         return MsgspecResponse(
             translate.completion(
                 response.outputs,
                 id=completion_id,
                 created=created,
                 model=response.model_id,
-                echo=prompt if body.echo else None,
+                echo=inputs.prompt if body.echo else None,
             )
         )
-    stream = await stream_inference(service, inference, task=task, request_id=request_id)
+    stream = await service.stream(prepared)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     chunks = CompletionChunks(completion_id, created, stream.model_id, include_usage)
-    opening = chunks.echo(prompt) if body.echo else None
+    opening = chunks.echo(inputs.prompt) if body.echo else None
     return await _event_stream(request, stream, chunks.events, opening=opening)
 
 
@@ -180,15 +184,10 @@ async def embeddings(request: Request) -> Response:
     """``POST /v1/embeddings``: served by any model with the ``embedding`` task."""
     body = await _body(request, EmbeddingRequest)
     assert isinstance(body, EmbeddingRequest)
-    service = request.app.state.runtime.inference
-    response = await until_disconnected(
-        request,
-        service.run_inference(
-            translate.embedding_request(body),
-            task=tasks.EMBEDDING,
-            request_id=request_id_of(request.scope),
-        ),
+    service, prepared = _prepare(
+        request, body.model, tasks.EMBEDDING, translate.embedding_request(body)
     )
+    response = await until_disconnected(request, service.run(prepared))
     return MsgspecResponse(translate.embeddings(response.outputs, body, model=response.model_id))
 
 
@@ -199,35 +198,21 @@ async def _event_stream(
     *,
     opening: bytes | None,
 ) -> Response:
-    # The first chunk before the 200: an early failure is an ordinary error response.
-    try:
-        first, rest = await first_chunk(stream)
-    except BaseException:
-        await stream.aclose()
-        raise
+    first, rest = await sse.first_chunk(request, stream)
 
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            if opening is not None:
-                yield opening
-            if first is not None:
-                for event in events(first):
-                    yield event
-            async for chunk in rest:
-                for event in events(chunk):
-                    yield event
-            yield DONE
-        except AltlasError as error:
-            yield sse_error_event(openai_error(error), request)
-        except Exception:
-            error_id = uuid.uuid4().hex[:12]
-            logger.exception("stream %s failed (error id %s)", stream.request_id, error_id)
-            yield sse_error_event(InternalError(error_id), request)
-        finally:
-            # Client gone or stream over: stop generating and free the model's slot.
-            await stream.aclose()
+    async def frames() -> AsyncIterator[bytes]:
+        if opening is not None:
+            yield opening
+        async for chunk in sse.chunks(first, rest):
+            for frame in events(chunk):
+                yield frame
+        yield DONE
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=_SSE_HEADERS)
+    return sse.stream_response(
+        stream,
+        frames(),
+        error_event=lambda error: sse_error_event(openai_error(error), request),
+    )
 
 
 routes = [

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import AsyncIterator
 
-import msgspec
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
+from altlas.http import sse
 from altlas.http.bodies import decode_json
 from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import error_body, request_id_of
@@ -18,11 +16,6 @@ from altlas.http.openapi import REF_TEMPLATE, describe
 from altlas.http.responses import MsgspecResponse
 from altlas.orchestration.orchestrator import OrchestratedStream
 from altlas.orchestration.wire import OrchestratedRequest, OrchestratedResponse, StreamOpening
-from altlas_sdk.errors import AltlasError, InternalError
-
-logger = logging.getLogger(__name__)
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @describe(
@@ -55,7 +48,7 @@ async def run_orchestrated(request: Request) -> Response:
     return MsgspecResponse(response)
 
 
-def _events(request: Request, stream: OrchestratedStream) -> StreamingResponse:
+def _events(request: Request, stream: OrchestratedStream) -> Response:
     opening = StreamOpening(
         model_id=stream.model_id,
         task=stream.task,
@@ -63,33 +56,17 @@ def _events(request: Request, stream: OrchestratedStream) -> StreamingResponse:
         orchestration=stream.orchestration,
     )
 
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            yield b"event: orchestration\ndata: " + msgspec.json.encode(opening) + b"\n\n"
-            if stream.first is not None:
-                yield _data(stream.first)
-            async for chunk in stream.rest:
-                yield _data(chunk)
-            yield b"data: [DONE]\n\n"
-        except AltlasError as error:
-            # Output has started: the failure is reported in the stream, never retried.
-            yield _error(request, error)
-        except Exception:
-            error_id = uuid.uuid4().hex[:12]
-            logger.exception("stream %s failed (error id %s)", stream.request_id, error_id)
-            yield _error(request, InternalError(error_id))
-        finally:
-            await stream.aclose()
+    async def frames() -> AsyncIterator[bytes]:
+        yield sse.event(opening, name="orchestration")
+        async for chunk in sse.chunks(stream.first, stream.rest):
+            yield sse.event(chunk)
+        yield b"data: [DONE]\n\n"
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=_SSE_HEADERS)
-
-
-def _data(chunk: msgspec.Struct) -> bytes:
-    return b"data: " + msgspec.json.encode(chunk) + b"\n\n"
-
-
-def _error(request: Request, error: AltlasError) -> bytes:
-    return b"event: error\ndata: " + msgspec.json.encode(error_body(error, request.scope)) + b"\n\n"
+    return sse.stream_response(
+        stream,
+        frames(),
+        error_event=lambda error: sse.event(error_body(error, request.scope), name="error"),
+    )
 
 
 routes = [Route("/api/inference/orchestrated", run_orchestrated, methods=["POST"])]
