@@ -1,19 +1,23 @@
 """The API's own description: ``GET /openapi.json`` and a page that renders it at ``/docs``.
 
-The page is self-contained (no script or style from elsewhere), so it works offline.
+The document is built once per app, on its first request (plugin routes and tasks are
+registered by then), and served from memory afterwards. The page is self-contained (no
+script or style from elsewhere), so it works offline.
 """
 
 from __future__ import annotations
 
+import msgspec
 from msgspec import Struct
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from altlas import __version__
-from altlas.http.openapi import describe, openapi_document
-from altlas.http.responses import MsgspecResponse
-from altlas.http.routes import system
+from altlas.http.openapi import TaskBinding, describe, openapi_document
+from altlas.http.routes import inference, system
 from altlas.monitor import ResourceUsage
 from altlas.readiness import Readiness
 from altlas_sdk.wire import PluginList, TaskList
@@ -42,16 +46,48 @@ describe(response=PluginList, tags=["system"])(system.list_plugins)
 describe(response=TaskList, tags=["system"])(system.list_tasks)
 
 
+def _describe_inference_routes() -> None:
+    """Bind each inference route to the task it runs: a media route to its task, the
+    task route to the task its path names, ``/api/inference/`` to any task."""
+    for route in inference.routes:
+        if not isinstance(route, Route):
+            continue
+        task: str | TaskBinding = inference.TASK_ROUTES.get(route.path, TaskBinding.ANY)
+        if "task" in route.param_convertors:
+            task = TaskBinding.FROM_PATH
+        describe(task=task, errors=[404, 409, 503, 507], tags=["inference"])(route.endpoint)
+
+
+_describe_inference_routes()
+_STATE_KEY = "openapi_json"
+
+
 @describe(
     response_content={"application/json": {"schema": {"type": "object"}}}, tags=["documentation"]
 )
-async def openapi_json(request: Request) -> MsgspecResponse:
+async def openapi_json(request: Request) -> Response:
     """``GET /openapi.json``: the OpenAPI 3.1 document of every route, plugin routes
-    included."""
+    included, with every registered task's request and response."""
+    app = request.app
+    body = getattr(app.state, _STATE_KEY, None)
+    if body is None:
+        # Thousands of schema nodes: built once, away from the event loop.
+        body = await run_in_threadpool(build_openapi_json, app)
+        setattr(app.state, _STATE_KEY, body)
+    return Response(body, media_type="application/json")
+
+
+def build_openapi_json(app: Starlette) -> bytes:
+    """The encoded OpenAPI document of ``app``: its routes and its runtime's tasks."""
+    registry = app.state.runtime.registry
     document = openapi_document(
-        request.app.router.routes, title=TITLE, version=__version__, description=DESCRIPTION
+        app.router.routes,
+        title=TITLE,
+        version=__version__,
+        description=DESCRIPTION,
+        tasks={task_id: owned.item for task_id, owned in registry.tasks.items()},
     )
-    return MsgspecResponse(document)
+    return msgspec.json.encode(document)
 
 
 @describe(response_content={"text/html": {"schema": {"type": "string"}}}, tags=["documentation"])
