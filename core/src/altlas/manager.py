@@ -2,18 +2,9 @@
 
 Loads and unloads run in the executor. Concurrent loads of one model share a single
 load; inference on a model that is not loaded loads it on demand (``LOAD_ON_DEMAND``).
-
-Memory is managed the way an operator would by hand:
-
-- each model is charged what it was measured to take after loading (RSS / GPU deltas),
-  or its backend's estimate before that; a load must fit ``RAM_MEMORY_LIMIT`` (and
-  ``GPU_MEMORY_LIMIT`` when set) together with every loaded model;
-- when it does not fit, idle models are evicted least recently used first; a model
-  with requests in flight or queued, or a pinned one, is never evicted;
-- a model loaded less than ``MIN_RESIDENCY`` seconds ago is not evicted either: the
-  load waits (up to ``QUEUE_TIMEOUT``) instead, so that models taking turns over a
-  budget too small for all of them do not push each other out on every request;
-- idle models unload after their ``keep_alive``.
+Before a load takes memory, :mod:`altlas.budget` decides whether it fits, which idle
+model to evict for it, or how long to wait (up to ``QUEUE_TIMEOUT``); the manager
+carries that out one load at a time. Idle models unload after their ``keep_alive``.
 """
 
 from __future__ import annotations
@@ -23,16 +14,26 @@ import contextlib
 import gc
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
+from altlas.budget import (
+    Budget,
+    Evict,
+    Fits,
+    Holder,
+    Insufficient,
+    describe_holders,
+    load_need,
+    plan_room,
+)
 from altlas.catalog import Catalog, CatalogEntry
 from altlas.config import Settings
 from altlas.executor import Executor
+from altlas.keep_alive import KeepAlive
 from altlas.memory import measure_load, release_freed_memory
 from altlas.model_files import ModelFilesResolver
+from altlas.model_state import Holding, ModelSlot, unavailable_reason
 from altlas.registry import Registry
 from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate
 from altlas_sdk.errors import (
@@ -44,68 +45,9 @@ from altlas_sdk.errors import (
     Overloaded,
     WeightsMissing,
 )
-from altlas_sdk.wire import MemoryInfo, ModelInfo, ModelStatus
+from altlas_sdk.wire import ModelInfo, ModelStatus
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _Slot:
-    """The live state of one catalog entry."""
-
-    state: str = "available"
-    detail: str | None = None
-    model: LoadedModel | None = None
-    version: str | None = None
-    loaded_at: float | None = None
-    last_used_at: float | None = None
-    estimated: MemoryEstimate | None = None
-    measured: MemoryEstimate | None = None
-    #: What the previous load measured; kept across unloads to size the next load.
-    last_measured: MemoryEstimate | None = None
-    load: asyncio.Future[LoadedModel] | None = field(default=None, repr=False)
-    pinned: bool = False
-    #: Its memory is counted: set when a load has been granted room, until unloaded.
-    reserved: bool = False
-    in_flight: int = 0
-    expires_at: float | None = None
-    #: Monotonic time of the last completed load (for ``MIN_RESIDENCY``).
-    resident_since: float = 0.0
-    #: Milliseconds the last completed load took; kept across unloads, so that
-    #: selection can weigh what loading the model again would cost.
-    last_load_ms: float | None = None
-
-    #: The operator's ``memory_mb``, in bytes: overrides estimate and measurement.
-    declared_bytes: int | None = None
-
-    def charge(self) -> MemoryEstimate:
-        """What this model counts against the budgets: declared, else measured, else
-        estimated."""
-        if not self.reserved:
-            return MemoryEstimate()
-        if self.declared_bytes is not None:
-            gpu = self.measured.gpu_bytes if self.measured else 0
-            return MemoryEstimate(ram_bytes=self.declared_bytes, gpu_bytes=gpu)
-        measured, estimated = self.measured, self.estimated
-        ram = measured.ram_bytes if measured and measured.ram_bytes else 0
-        gpu = measured.gpu_bytes if measured and measured.gpu_bytes else 0
-        if estimated is not None:
-            ram = ram or estimated.ram_bytes
-            gpu = gpu or estimated.gpu_bytes
-        return MemoryEstimate(ram_bytes=ram, gpu_bytes=gpu)
-
-
-@dataclass(frozen=True)
-class Holding:
-    """What one loaded (or loading) model holds, for monitoring."""
-
-    model_id: str
-    state: str
-    device: str | None
-    ram_bytes: int
-    gpu_bytes: int
-    in_flight: int
-    pinned: bool
 
 
 class ModelManager:
@@ -126,7 +68,7 @@ class ModelManager:
         self.settings = settings
         self.policy = DevicePolicy(settings.use_gpu, settings.gpu_memory_limit)
         self._slots = {
-            entry.spec.id: _Slot(
+            entry.spec.id: ModelSlot(
                 pinned=entry.spec.pin,
                 declared_bytes=entry.spec.memory_mb * 1024 * 1024 if entry.spec.memory_mb else None,
             )
@@ -134,8 +76,7 @@ class ModelManager:
         }
         # Budget decisions (check, evict, reserve) are made one load at a time.
         self._room = asyncio.Lock()
-        self._reaper: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._keep_alive = KeepAlive(self._slots, self.keep_alive_of, self._room, self._unload_idle)
         # Set (and replaced) whenever a model becomes idle or leaves memory, so that a
         # load waiting for room looks again at once instead of polling.
         self._changed = asyncio.Event()
@@ -148,25 +89,9 @@ class ModelManager:
         """The model's current state; raises ``ModelNotFound`` for an unknown id."""
         entry = self.catalog.get(model_id)
         slot = self._slots[model_id]
-        state, detail = slot.state, slot.detail
-        if state == "available":
-            problem = self._unavailable_reason(entry)
-            if problem is not None:
-                state, detail = problem
-        return ModelStatus(
-            model_id=model_id,
-            state=state,  # type: ignore[arg-type]
-            detail=detail,
-            device=str(slot.model.device) if slot.model is not None else None,
-            version=slot.version,
-            loaded_at=slot.loaded_at,
-            last_used_at=slot.last_used_at,
-            memory_estimated=_memory_info(slot.estimated),
-            memory_measured=_memory_info(slot.measured),
-            pinned=slot.pinned,
-            in_flight=slot.in_flight,
-            expires_at=slot.expires_at if slot.model is not None else None,
-        )
+        if slot.state != "available":
+            return slot.status(model_id)
+        return slot.status(model_id, unavailable_reason(entry.spec, self.resolver, self.registry))
 
     def info(self, model_id: str) -> ModelInfo:
         """The catalog entry and status of ``model_id``."""
@@ -206,44 +131,16 @@ class ModelManager:
 
     def holdings(self) -> list[Holding]:
         """Every loaded or loading model and what it holds."""
-        held = []
-        for model_id, slot in self._slots.items():
-            if slot.model is None and slot.load is None:
-                continue
-            charge = slot.charge()
-            held.append(
-                Holding(
-                    model_id=model_id,
-                    state=slot.state,
-                    device=str(slot.model.device) if slot.model is not None else None,
-                    ram_bytes=charge.ram_bytes,
-                    gpu_bytes=charge.gpu_bytes,
-                    in_flight=slot.in_flight,
-                    pinned=slot.pinned,
-                )
-            )
-        return held
+        return [
+            slot.holding(model_id)
+            for model_id, slot in self._slots.items()
+            if slot.model is not None or slot.load is not None
+        ]
 
     def loaded_model(self, model_id: str) -> LoadedModel | None:
         """The loaded model, or ``None``."""
         slot = self._slots.get(model_id)
         return slot.model if slot is not None else None
-
-    def _unavailable_reason(self, entry: CatalogEntry) -> tuple[str, str] | None:
-        spec = entry.spec
-        # Weights first: the operator's next step for the example entries is the file.
-        missing = self.resolver.missing(spec)
-        if missing is not None:
-            return "weights_missing", missing
-        if spec.backend not in self.registry.backends:
-            return "unavailable", (
-                f"no installed plugin provides backend '{spec.backend}' "
-                f"(pip install altlas-{spec.backend}); GET /api/plugins shows plugin errors"
-            )
-        unknown = [task for task in spec.tasks if task not in self.registry.tasks]
-        if unknown:
-            return "unavailable", f"no installed plugin registers task(s) {', '.join(unknown)}"
-        return None
 
     # --- loading -----------------------------------------------------------------
 
@@ -258,7 +155,7 @@ class ModelManager:
         if pin is not None:
             slot.pinned = pin
         await self._ensure_loaded(model_id)
-        self._schedule_expiry(model_id)
+        self._keep_alive.schedule(model_id)
         return self.status(model_id)
 
     @contextlib.asynccontextmanager
@@ -277,7 +174,7 @@ class ModelManager:
         finally:
             slot.in_flight -= 1
             slot.last_used_at = time.time()
-            self._schedule_expiry(model_id)
+            self._keep_alive.schedule(model_id)
             if not slot.in_flight:
                 self._notify()
 
@@ -311,11 +208,11 @@ class ModelManager:
         # shield: a caller that goes away must not cancel the load others wait on.
         return await asyncio.shield(slot.load)
 
-    async def _load(self, entry: CatalogEntry, slot: _Slot) -> LoadedModel:
+    async def _load(self, entry: CatalogEntry, slot: ModelSlot) -> LoadedModel:
         spec = entry.spec
         model: LoadedModel | None = None
         try:
-            problem = self._unavailable_reason(entry)
+            problem = unavailable_reason(spec, self.resolver, self.registry)
             if problem is not None and problem[0] == "weights_missing":
                 raise WeightsMissing(problem[1])
             if problem is not None:
@@ -324,15 +221,7 @@ class ModelManager:
             slot.state, slot.detail = "loading", None
             files = await self.executor.run(self.resolver.fetch, spec)
             slot.estimated = await self.executor.run(backend.estimate_memory, spec, files)
-            need = slot.estimated
-            if slot.last_measured is not None and slot.last_measured.gpu_bytes > need.gpu_bytes:
-                # Backends estimate from files, without knowing the device; a model
-                # that took GPU memory last time will again.
-                need = MemoryEstimate(
-                    ram_bytes=need.ram_bytes, gpu_bytes=slot.last_measured.gpu_bytes
-                )
-            if slot.declared_bytes is not None:
-                need = MemoryEstimate(ram_bytes=slot.declared_bytes, gpu_bytes=need.gpu_bytes)
+            need = load_need(slot.estimated, slot.last_measured, slot.declared_bytes)
             await self._make_room(spec.id, slot, need)
             load_started = time.perf_counter()
             model, measured = await self.executor.run(
@@ -357,11 +246,12 @@ class ModelManager:
             )
             raise
         except Exception as error:
-            error_id = uuid.uuid4().hex[:12]
-            logger.exception("loading model %s failed (error id %s)", spec.id, error_id)
+            internal = InternalError.logged(
+                logger, "loading model %s failed", spec.id, exc_info=error
+            )
             slot.state, slot.detail = "error", f"load failed: {type(error).__name__}: {error}"
             self.counts["load_failed", spec.id] += 1
-            raise InternalError(error_id) from error
+            raise internal from error
         finally:
             slot.load = None
             if model is None:
@@ -379,108 +269,46 @@ class ModelManager:
 
     # --- the memory budget -------------------------------------------------------
 
-    async def _make_room(self, model_id: str, slot: _Slot, need: MemoryEstimate) -> None:
-        """Evict idle models until ``need`` fits the budgets; wait while the only
-        models that could go are busy or too recently loaded; 507 when nothing that
-        may be evicted would ever make it fit."""
+    async def _make_room(self, model_id: str, slot: ModelSlot, need: MemoryEstimate) -> None:
+        """Carry out the budget's plan until ``need`` fits, then reserve it: evict,
+        or wait for a model to become idle or leave memory (up to ``QUEUE_TIMEOUT``:
+        then 503); 507 when it can never fit."""
         deadline = time.monotonic() + self.settings.queue_timeout
         while True:
             async with self._room:
-                victim, wait_s = self._plan(model_id, need)
-                if victim is None and wait_s == 0:
+                plan = plan_room(model_id, need, self._holders(), self._budget(), time.monotonic())
+                if isinstance(plan, Fits):
                     # Reserved under the lock: the next load's plan counts this one.
                     slot.reserved = True
                     return
-                if victim is not None:
-                    logger.info("evicting model %s to make room for %s", victim, model_id)
-                    await self._unload(victim, reason="evicted")
+                if isinstance(plan, Insufficient):
+                    raise InsufficientMemory(plan.message)
+                if isinstance(plan, Evict):
+                    logger.info("evicting model %s to make room for %s", plan.model_id, model_id)
+                    await self._unload(plan.model_id, reason="evicted")
                     continue
-                changed = self._changed
+                wait_s, changed = plan.seconds, self._changed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                holders = describe_holders(
+                    model_id, self._holders(), self.settings.min_residency, time.monotonic()
+                )
                 raise Overloaded(
                     f"model '{model_id}' waited {self.settings.queue_timeout:g}s for memory: "
-                    f"{self._describe_holders(model_id)}",
+                    f"{holders}",
                     retry_after=max(1.0, wait_s),
                 )
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(wait_s, remaining))
+            await _wait(changed, min(wait_s, remaining))
 
-    def _plan(self, model_id: str, need: MemoryEstimate) -> tuple[str | None, float]:
-        """``(model to evict, 0)``, ``(None, 0)`` when ``need`` fits, or ``(None, s)``
-        to wait ``s`` seconds. Raises :class:`InsufficientMemory`."""
-        ram_budget = self.settings.ram_budget_bytes()
-        gpu_budget = self.settings.gpu_budget_bytes()
-        others = {mid: slot for mid, slot in self._slots.items() if mid != model_id}
-        used_ram = sum(slot.charge().ram_bytes for slot in others.values())
-        used_gpu = sum(slot.charge().gpu_bytes for slot in others.values())
-        short_ram = used_ram + need.ram_bytes - ram_budget
-        short_gpu = used_gpu + need.gpu_bytes - gpu_budget if gpu_budget is not None else 0
-        if short_ram <= 0 and short_gpu <= 0:
-            return None, 0.0
+    def _holders(self) -> list[Holder]:
+        return [slot.holder(model_id) for model_id, slot in self._slots.items()]
 
-        def frees(slot: _Slot) -> bool:
-            charge = slot.charge()
-            return (short_ram > 0 and charge.ram_bytes > 0) or (
-                short_gpu > 0 and charge.gpu_bytes > 0
-            )
-
-        movable = {
-            mid: slot
-            for mid, slot in others.items()
-            if slot.model is not None and not slot.pinned and frees(slot)
-        }
-        # Could it ever fit, once every unpinned model is gone (loads finish, requests
-        # end, residency runs out)? If not, waiting is futile.
-        pinned = [slot.charge() for slot in others.values() if slot.pinned]
-        fixed_ram = sum(charge.ram_bytes for charge in pinned)
-        fixed_gpu = sum(charge.gpu_bytes for charge in pinned)
-        if fixed_ram + need.ram_bytes > ram_budget or (
-            gpu_budget is not None and fixed_gpu + need.gpu_bytes > gpu_budget
-        ):
-            raise InsufficientMemory(
-                f"model '{model_id}' needs {_mb(need.ram_bytes)} RAM"
-                + (f" and {_mb(need.gpu_bytes)} GPU memory" if need.gpu_bytes else "")
-                + f" but the budget is {_mb(ram_budget)} RAM (RAM_MEMORY_LIMIT)"
-                + (f", {_mb(gpu_budget)} GPU (GPU_MEMORY_LIMIT)" if gpu_budget is not None else "")
-                + f"; {self._describe_holders(model_id)}"
-            )
-        now = time.monotonic()
-        residency = self.settings.min_residency
-        idle = [
-            (slot.last_used_at or 0.0, mid)
-            for mid, slot in movable.items()
-            if slot.in_flight == 0 and now - slot.resident_since >= residency
-        ]
-        if idle:
-            return min(idle)[1], 0.0
-        waits = [
-            residency - (now - slot.resident_since)
-            for slot in movable.values()
-            if slot.in_flight == 0
-        ]
-        return None, max(0.01, min(waits)) if waits else 1.0
-
-    def _describe_holders(self, model_id: str) -> str:
-        held = []
-        for mid, slot in self._slots.items():
-            if mid == model_id or (slot.model is None and slot.load is None):
-                continue
-            why = []
-            if slot.pinned:
-                why.append("pinned")
-            if slot.in_flight:
-                why.append(f"{slot.in_flight} request(s) in flight")
-            if slot.load is not None and slot.model is None:
-                why.append("loading")
-            elif time.monotonic() - slot.resident_since < self.settings.min_residency:
-                why.append("loaded less than MIN_RESIDENCY ago")
-            charge = slot.charge()
-            text = f"{mid} {_mb(charge.ram_bytes)}"
-            if charge.gpu_bytes:
-                text += f" + {_mb(charge.gpu_bytes)} GPU"
-            held.append(text + (f" ({', '.join(why)})" if why else " (idle)"))
-        return "memory is held by " + (", ".join(held) if held else "no model")
+    def _budget(self) -> Budget:
+        return Budget(
+            ram_bytes=self.settings.ram_budget_bytes(),
+            gpu_bytes=self.settings.gpu_budget_bytes(),
+            min_residency=self.settings.min_residency,
+        )
 
     # --- idle unloading ----------------------------------------------------------
 
@@ -489,63 +317,17 @@ class ModelManager:
         keep_alive = self.catalog.get(model_id).spec.keep_alive
         return self.settings.keep_alive if keep_alive is None else keep_alive
 
-    def _schedule_expiry(self, model_id: str) -> None:
-        slot = self._slots[model_id]
-        if slot.model is None or slot.pinned or slot.in_flight:
-            slot.expires_at = None
-            return
-        keep_alive = self.keep_alive_of(model_id)
-        if keep_alive < 0:
-            slot.expires_at = None
-            return
-        slot.expires_at = time.time() + keep_alive
-        if keep_alive == 0:
-            # "Unload right after the request": no need to wait for the reaper.
-            self._spawn(self._unload_if_expired(model_id))
-
-    async def _unload_if_expired(self, model_id: str) -> None:
-        slot = self._slots[model_id]
-        expires_at = slot.expires_at
-        if expires_at is None or slot.model is None or slot.in_flight or slot.pinned:
-            return
-        if expires_at <= time.time():
-            async with self._room:
-                # Re-checked under the lock: a request may have started meanwhile.
-                if slot.expires_at == expires_at and not slot.in_flight and slot.model:
-                    await self._unload(model_id, reason="idle")
-
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def reap_idle(self) -> None:
         """Unload every model whose ``keep_alive`` ran out (the reaper's one pass)."""
-        for model_id in list(self._slots):
-            await self._unload_if_expired(model_id)
+        await self._keep_alive.reap()
 
     def start(self) -> None:
         """Start unloading idle models in the background."""
-        if self._reaper is None:
-            self._reaper = asyncio.ensure_future(self._reap_forever())
-
-    async def _reap_forever(self) -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            try:
-                await self.reap_idle()
-            except Exception:
-                logger.exception("unloading idle models failed")
+        self._keep_alive.start()
 
     async def stop(self) -> None:
-        """Stop the reaper and unload every model."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
-        for task in list(self._tasks):
-            task.cancel()
+        """Stop unloading idle models and unload every model."""
+        await self._keep_alive.stop()
         await self.unload_all()
 
     async def unload_model(self, model_id: str) -> ModelStatus:
@@ -574,11 +356,12 @@ class ModelManager:
                     self.settings.queue_timeout,
                 )
                 break
-            changed = self._changed
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+            await _wait(self._changed, remaining)
         await self._unload(model_id, reason="requested")
         return self.status(model_id)
+
+    async def _unload_idle(self, model_id: str) -> None:
+        await self._unload(model_id, reason="idle")
 
     async def _unload(self, model_id: str, *, reason: str) -> None:
         slot = self._slots[model_id]
@@ -613,11 +396,7 @@ class ModelManager:
                     logger.exception("unloading %s at shutdown failed", model_id)
 
 
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.0f} MB"
-
-
-def _memory_info(estimate: MemoryEstimate | None) -> MemoryInfo | None:
-    if estimate is None:
-        return None
-    return MemoryInfo(ram_bytes=estimate.ram_bytes, gpu_bytes=estimate.gpu_bytes)
+async def _wait(changed: asyncio.Event, seconds: float) -> None:
+    """Until ``changed`` is set (a model became idle or left memory) or ``seconds`` pass."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(changed.wait(), seconds)
