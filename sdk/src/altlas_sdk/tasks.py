@@ -7,8 +7,14 @@ result is encoded from the output Struct. A :class:`TaskSpec` binds the three to
 the core registers the built-in ones and a plugin adds a task id only by registering a
 ``TaskSpec`` through the ``register_tasks`` hook.
 
-This module fixes the text, embedding and tensor tasks. The media task ids are reserved
-here; the plugins that serve them register their specs.
+Every id in :data:`TASK_IDS` is *reserved*: the core registers its spec at start-up and
+plugins serve it (they list it in their backends' ``tasks`` and catalog entries) without
+registering it again. This module fixes the types of the text generation, chat,
+embedding and tensor tasks; :mod:`altlas_sdk.vision.tasks`, :mod:`altlas_sdk.audio.tasks`
+and :mod:`altlas_sdk.text.tasks` fix the others'.
+
+The shorthand helpers (:func:`texts_shorthand`, :func:`field_shorthand`) are public: a
+plugin's own ``TaskSpec`` uses them for the same convenient wire forms.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ SPEECH_TO_TEXT = "speech-to-text"
 TEXT_TO_SPEECH = "text-to-speech"
 AUDIO_CLASSIFICATION = "audio-classification"
 SPEAKER_DIARIZATION = "speaker-diarization"
+TEXT_CLASSIFICATION = "text-classification"
+RERANK = "rerank"
 
-#: Every task id the product defines, in a stable order.
+#: Every reserved task id (the core registers them all), in a stable order.
 TASK_IDS: tuple[str, ...] = (
     TEXT_GENERATION,
     CHAT,
@@ -48,6 +56,8 @@ TASK_IDS: tuple[str, ...] = (
     TEXT_TO_SPEECH,
     AUDIO_CLASSIFICATION,
     SPEAKER_DIARIZATION,
+    TEXT_CLASSIFICATION,
+    RERANK,
 )
 
 NonNegative = Annotated[float, Meta(ge=0)]
@@ -220,9 +230,14 @@ class NoParameters(Struct, kw_only=True, forbid_unknown_fields=True):
 class TaskSpec:
     """Binds a task id to its wire types.
 
-    ``shorthand`` maps the convenient wire forms of ``inputs`` (a bare string, a bare
-    list) onto the input Struct's mapping form; it receives the raw JSON value and
-    returns a value ``msgspec.convert`` accepts for ``input_type``.
+    ``id`` is the task id; ``input_type``, ``output_type`` and ``parameters_type`` the
+    Structs its ``inputs``, ``outputs`` and ``parameters`` decode into (a task without
+    parameters keeps :class:`NoParameters`); ``description`` the line ``GET /api/tasks``
+    shows. ``shorthand`` maps the convenient wire forms of ``inputs`` (a bare string, a
+    bare list) onto the input Struct's mapping form; it receives the raw JSON value and
+    returns a value ``msgspec.convert`` accepts for ``input_type``
+    (:func:`texts_shorthand` and :func:`field_shorthand` make the usual ones).
+    ``media_field`` and ``render`` are described where they are declared.
     """
 
     id: str
@@ -253,20 +268,35 @@ class TaskSpec:
         return msgspec.convert(raw if raw is not None else {}, self.parameters_type)
 
 
-def _prompt_shorthand(raw: Any) -> Any:
-    return {"prompt": raw} if isinstance(raw, str) else raw
+def field_shorthand(name: str, *kinds: type) -> Callable[[Any], Any]:
+    """A ``TaskSpec.shorthand`` that reads a bare ``inputs`` value of one of ``kinds`` as
+    the mapping ``{name: value}``; any other value passes through unchanged.
+
+    ``field_shorthand("text", str)`` lets a client send ``"inputs": "hello"`` for
+    ``"inputs": {"text": "hello"}``.
+    """
+
+    def shorthand(raw: Any) -> Any:
+        return {name: raw} if isinstance(raw, kinds) else raw
+
+    return shorthand
 
 
-def _messages_shorthand(raw: Any) -> Any:
-    return {"messages": raw} if isinstance(raw, list) else raw
-
-
-def _texts_shorthand(raw: Any) -> Any:
+def texts_shorthand(raw: Any) -> Any:
+    """The ``texts`` shorthand (``embedding``, ``text-classification``): one string stands
+    for ``{"texts": [string]}``, a bare list for ``{"texts": list}``; any other value
+    passes through unchanged. Use it as ``TaskSpec(..., shorthand=texts_shorthand)``."""
     if isinstance(raw, str):
         return {"texts": [raw]}
     if isinstance(raw, list):
         return {"texts": raw}
     return raw
+
+
+#: ``text-generation``'s shorthand: a bare string is the prompt.
+prompt_shorthand = field_shorthand("prompt", str)
+#: ``chat``'s shorthand: a bare list is the messages.
+messages_shorthand = field_shorthand("messages", list)
 
 
 #: The task specs the core registers itself.
@@ -277,7 +307,7 @@ BUILTIN_TASKS: tuple[TaskSpec, ...] = (
         TextGenerationOutput,
         GenerationParameters,
         "Continue a prompt.",
-        _prompt_shorthand,
+        prompt_shorthand,
     ),
     TaskSpec(
         CHAT,
@@ -285,7 +315,7 @@ BUILTIN_TASKS: tuple[TaskSpec, ...] = (
         ChatOutput,
         GenerationParameters,
         "Answer a conversation.",
-        _messages_shorthand,
+        messages_shorthand,
     ),
     TaskSpec(
         EMBEDDING,
@@ -293,7 +323,7 @@ BUILTIN_TASKS: tuple[TaskSpec, ...] = (
         EmbeddingOutput,
         EmbeddingParameters,
         "Embed texts as vectors.",
-        _texts_shorthand,
+        texts_shorthand,
     ),
     TaskSpec(
         TENSOR,
