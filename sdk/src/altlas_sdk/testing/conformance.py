@@ -45,7 +45,7 @@ from altlas_sdk.errors import AltlasError, Cancelled, InvalidInput
 from altlas_sdk.tasks import TaskSpec
 
 if TYPE_CHECKING:
-    from httpx import Response
+    from httpx2 import Response
     from msgspec import Struct
     from starlette.testclient import TestClient
 
@@ -197,12 +197,14 @@ class BackendConformance:
         self, client: TestClient, runtime: Runtime, inputs: Any, parameters: dict[str, Any]
     ) -> Response:
         """``POST /api/inference/`` as JSON; ``bytes`` in the inputs (an image, a sound)
-        travel base64-encoded, as a client sends them."""
+        travel base64-encoded, as a client sends them. The response cache is skipped:
+        every answer must come from the model under test."""
         body = {
             "model_id": self.model_id,
             "task": self._task(runtime),
             "inputs": inputs,
             "parameters": parameters,
+            "cache": False,
         }
         return client.post(
             "/api/inference/",
@@ -349,7 +351,12 @@ class BackendConformance:
         self._assert_output(runtime, mixed[2])
         # The same through the service's batch route: one call of infer_batch for a
         # backend that batches natively, the core running each input otherwise.
-        request = {"model_id": self.model_id, "task": task, "parameters": self._bad_parameters()}
+        request = {
+            "model_id": self.model_id,
+            "task": task,
+            "parameters": self._bad_parameters(),
+            "cache": False,
+        }
         body = {
             "requests": [
                 {**request, "inputs": self.valid_inputs},
