@@ -97,8 +97,9 @@ def test_cli_lists_plugins_and_models(base_env):
 def test_cli_reports_a_broken_plugin(base_env, installed_fixture_plugins):
     env = {**os.environ, **base_env, "PYTHONPATH": str(installed_fixture_plugins)}
     result = subprocess.run(
-        [str(BIN / "altlas"), "plugins"], env=env, capture_output=True, text=True, check=True
+        [str(BIN / "altlas"), "plugins"], env=env, capture_output=True, text=True, check=False
     )
+    assert result.returncode == 1, "a failed plugin makes `altlas plugins` fail"
     assert "fixture-echo  (altlas-fixture-echo 1.0.0)" in result.stdout
     assert (
         "FAILED fixture-broken  (altlas-fixture-broken): "

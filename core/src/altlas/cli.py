@@ -76,19 +76,25 @@ def _serve(runtime: Runtime, args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+#: The exit status of ``altlas plugins`` when a plugin failed to load or register.
+PLUGIN_FAILED = 1
+
+
 def _print_plugins(runtime: Runtime, as_json: bool) -> int:
+    """Print the plugins and the failures; a failure makes the exit status
+    :data:`PLUGIN_FAILED`, so scripts and CI notice a plugin that did not load."""
     from altlas.http.routes.system import plugin_list
 
     listing = plugin_list(runtime)
     if as_json:
         print(msgspec.json.encode(listing).decode())
-        return 0
-    for plugin in listing.plugins:
-        origin = "built-in" if plugin.builtin else f"{plugin.distribution} {plugin.version}"
-        print(f"{plugin.name}  ({origin})  hooks: {', '.join(plugin.hooks)}")
-    for failure in listing.failures:
-        print(f"FAILED {failure.name}  ({failure.distribution}): {failure.error}")
-    return 0
+    else:
+        for plugin in listing.plugins:
+            origin = "built-in" if plugin.builtin else f"{plugin.distribution} {plugin.version}"
+            print(f"{plugin.name}  ({origin})  hooks: {', '.join(plugin.hooks)}")
+        for failure in listing.failures:
+            print(f"FAILED {failure.name}  ({failure.distribution}): {failure.error}")
+    return PLUGIN_FAILED if listing.failures else 0
 
 
 def _print_models(runtime: Runtime, as_json: bool) -> int:
