@@ -9,7 +9,7 @@ import pytest
 from altlas.config import Settings
 from altlas.plugins import DEFAULT_PLUGINS, PluginRecord, load_plugins
 from altlas.registry import PluginConflict, collect_registrations
-from altlas_sdk import hookimpl
+from altlas_sdk import PluginRoute, hookimpl
 
 
 def test_builtins_are_plugins_of_altlas_core(make_runtime):
@@ -105,13 +105,12 @@ def test_plugin_whose_register_hook_raises_is_skipped_whole():
 
 def test_plugin_route_outside_its_prefix_is_refused():
     from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
 
     plugin = types.SimpleNamespace()
 
     @hookimpl
     def register_routes(register):
-        register(Route("/api/models/hijack", lambda request: PlainTextResponse("x")))
+        register(PluginRoute("/api/models/hijack", PlainTextResponse("x")))
 
     plugin.register_routes = register_routes
     plugins, registry = _collect_with(plugin)

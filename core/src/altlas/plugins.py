@@ -19,10 +19,9 @@ from types import ModuleType
 
 import pluggy
 
-from altlas import hookspecs
 from altlas.compat import sdk_incompatibility
 from altlas.config import Settings
-from altlas_sdk import PROJECT_NAME
+from altlas_sdk import PROJECT_NAME, hookspecs
 
 logger = logging.getLogger(__name__)
 

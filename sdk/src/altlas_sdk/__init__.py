@@ -1,8 +1,11 @@
 """What a plugin author imports to extend altlas.
 
-``hookimpl`` marks hook implementations; :class:`Backend` and :class:`LoadedModel` are
-the backend interface; :mod:`altlas_sdk.tasks` holds task ids and their typed inputs
-and outputs; :mod:`altlas_sdk.errors` the errors a plugin raises.
+``hookimpl`` marks hook implementations of the hooks in :mod:`altlas_sdk.hookspecs`;
+:class:`Backend` and :class:`LoadedModel` are the backend interface;
+:mod:`altlas_sdk.tasks` holds task ids and their typed inputs and outputs;
+:mod:`altlas_sdk.errors` the errors a plugin raises; :class:`Services` what lifecycle
+hooks and facades receive; :class:`PluginRoute` and :class:`PluginMount` the HTTP
+endpoints a plugin adds.
 """
 
 from __future__ import annotations
@@ -23,7 +26,16 @@ from altlas_sdk.cache import CacheContext, ResponseCache
 from altlas_sdk.catalog import ModelSource, ModelSpec, SourceContext
 from altlas_sdk.ensemble import Combiner, Member
 from altlas_sdk.lru import async_lru_cache
+from altlas_sdk.routes import PluginMount, PluginRoute
 from altlas_sdk.selection import Candidate, ModelStats, SelectionStrategy
+from altlas_sdk.services import (
+    CatalogEntry,
+    InferenceRunner,
+    InferenceStream,
+    ModelCatalog,
+    ModelControl,
+    Services,
+)
 from altlas_sdk.tasks import TaskSpec
 from altlas_sdk.wire import InferenceRequest, InferenceResponse
 
@@ -42,20 +54,28 @@ __all__ = [
     "CacheContext",
     "Candidate",
     "CancellationToken",
+    "CatalogEntry",
     "Combiner",
     "Device",
     "DevicePolicy",
     "InferenceRequest",
     "InferenceResponse",
+    "InferenceRunner",
+    "InferenceStream",
     "LoadedModel",
     "Member",
     "MemoryEstimate",
+    "ModelCatalog",
+    "ModelControl",
     "ModelFiles",
     "ModelSource",
     "ModelSpec",
     "ModelStats",
+    "PluginMount",
+    "PluginRoute",
     "ResponseCache",
     "SelectionStrategy",
+    "Services",
     "SourceContext",
     "TaskSpec",
     "async_lru_cache",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, http_error_handler
 from altlas.http.limits import BodySizeLimitMiddleware
@@ -24,6 +25,7 @@ from altlas.http.routes import (
     system,
 )
 from altlas.runtime import Runtime, get_runtime
+from altlas_sdk import PluginMount, PluginRoute
 from altlas_sdk.errors import AltlasError
 
 
@@ -67,4 +69,24 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
 
 
 def _plugin_routes(runtime: Runtime) -> list[BaseRoute]:
-    return [owned.item for owned in runtime.registry.routes.values()]
+    """The plugins' registered endpoints as Starlette routes."""
+    return [_starlette_route(owned.item) for owned in runtime.registry.routes.values()]
+
+
+def _starlette_route(record: PluginRoute | PluginMount) -> BaseRoute:
+    if isinstance(record, PluginMount):
+        return Mount(record.path, app=record.app, name=record.name)
+    return Route(
+        record.path, _ASGIEndpoint(record.app), methods=list(record.methods), name=record.name
+    )
+
+
+class _ASGIEndpoint:
+    """Hands a request to a plugin's ASGI app as it is: Starlette would take a plain
+    function for a request handler and call it with a ``Request``."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

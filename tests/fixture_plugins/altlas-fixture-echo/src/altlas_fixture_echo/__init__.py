@@ -9,12 +9,12 @@ import time
 
 from msgspec import Struct
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from altlas_sdk import (
     Backend,
     LoadedModel,
     ModelSpec,
+    PluginRoute,
     ResponseCache,
     SelectionStrategy,
     TaskSpec,
@@ -152,8 +152,8 @@ class LastStrategy(SelectionStrategy):
         return list(reversed(candidates))
 
 
-async def ping(request):
-    return JSONResponse({"pong": True})
+async def ping(scope, receive, send):
+    await JSONResponse({"pong": True})(scope, receive, send)
 
 
 @hookimpl
@@ -230,4 +230,4 @@ def render_error(error, request_id):
 
 @hookimpl
 def register_routes(register):
-    register(Route("/api/plugins/fixture-echo/ping", ping, methods=["GET"]))
+    register(PluginRoute("/api/plugins/fixture-echo/ping", ping, methods=("GET",)))
