@@ -74,6 +74,11 @@ class ModelManager:
             )
             for entry in catalog
         }
+        self._budget = Budget(
+            ram_bytes=settings.ram_budget_bytes(),
+            gpu_bytes=settings.gpu_budget_bytes(),
+            min_residency=settings.min_residency,
+        )
         # Budget decisions (check, evict, reserve) are made one load at a time.
         self._room = asyncio.Lock()
         self._keep_alive = KeepAlive(self._slots, self.keep_alive_of, self._room, self._unload_idle)
@@ -276,7 +281,7 @@ class ModelManager:
         deadline = time.monotonic() + self.settings.queue_timeout
         while True:
             async with self._room:
-                plan = plan_room(model_id, need, self._holders(), self._budget(), time.monotonic())
+                plan = plan_room(model_id, need, self._holders(), self._budget, time.monotonic())
                 if isinstance(plan, Fits):
                     # Reserved under the lock: the next load's plan counts this one.
                     slot.reserved = True
@@ -291,7 +296,7 @@ class ModelManager:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 holders = describe_holders(
-                    model_id, self._holders(), self.settings.min_residency, time.monotonic()
+                    model_id, self._holders(), self._budget.min_residency, time.monotonic()
                 )
                 raise Overloaded(
                     f"model '{model_id}' waited {self.settings.queue_timeout:g}s for memory: "
@@ -302,13 +307,6 @@ class ModelManager:
 
     def _holders(self) -> list[Holder]:
         return [slot.holder(model_id) for model_id, slot in self._slots.items()]
-
-    def _budget(self) -> Budget:
-        return Budget(
-            ram_bytes=self.settings.ram_budget_bytes(),
-            gpu_bytes=self.settings.gpu_budget_bytes(),
-            min_residency=self.settings.min_residency,
-        )
 
     # --- idle unloading ----------------------------------------------------------
 
