@@ -223,6 +223,8 @@ def test_route_records_are_served_by_the_http_layer(web_plugin_runtime, serve):
         assert mounted.status_code == 200
         assert mounted.text.startswith("/api/plugins/web/files")
         assert mounted.text.endswith("/a/b.txt")
+        paths = client.get("/openapi.json").json()["paths"]
+        assert "get" in paths["/api/plugins/web/hello/{name}"]
 
 
 def test_the_registry_and_the_services_import_no_starlette():

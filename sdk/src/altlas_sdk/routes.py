@@ -38,8 +38,6 @@ class PluginRoute:
     path: str
     app: ASGIApp
     methods: tuple[str, ...] = ("GET",)
-    #: Names the operation in ``/openapi.json``; defaults to the path.
-    name: str | None = None
 
     def __post_init__(self) -> None:
         # A list or a lower-case name would register a second, different route key.
@@ -59,7 +57,6 @@ class PluginMount:
 
     path: str
     app: ASGIApp
-    name: str | None = None
 
     @property
     def key(self) -> str:
