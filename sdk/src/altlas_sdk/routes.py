@@ -38,6 +38,8 @@ class PluginRoute:
     path: str
     app: ASGIApp
     methods: tuple[str, ...] = ("GET",)
+    #: The route's name in the service's router (Starlette's ``url_path_for``).
+    name: str | None = None
 
     def __post_init__(self) -> None:
         # A list or a lower-case name would register a second, different route key.
@@ -57,6 +59,8 @@ class PluginMount:
 
     path: str
     app: ASGIApp
+    #: The mount's name in the service's router (Starlette's ``url_path_for``).
+    name: str | None = None
 
     @property
     def key(self) -> str:

@@ -75,8 +75,10 @@ def _plugin_routes(runtime: Runtime) -> list[BaseRoute]:
 
 def _starlette_route(record: PluginRoute | PluginMount) -> BaseRoute:
     if isinstance(record, PluginMount):
-        return Mount(record.path, app=record.app)
-    return Route(record.path, _ASGIEndpoint(record.app), methods=list(record.methods))
+        return Mount(record.path, app=record.app, name=record.name)
+    return Route(
+        record.path, _ASGIEndpoint(record.app), methods=list(record.methods), name=record.name
+    )
 
 
 class _ASGIEndpoint:
