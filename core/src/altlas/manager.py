@@ -130,9 +130,14 @@ class ModelManager:
         slot = self._slots.get(model_id)
         return slot.last_load_ms if slot is not None else None
 
-    def version_of(self, model_id: str) -> str:
-        """The loaded model's version (its files' fingerprint unless it names one)."""
-        return self._slots[model_id].version or ""
+    def version_of(self, model_id: str) -> str | None:
+        """The version of ``model_id``'s weights: its files' fingerprint, from the
+        loaded model's files or else from its catalog entry's files on disk, so it is
+        known without a load; ``None`` while its files are still to be fetched."""
+        version = self._slots[model_id].version
+        if version is not None:
+            return version
+        return self.resolver.version(self.catalog.get(model_id).spec)
 
     def holdings(self) -> list[Holding]:
         """Every loaded or loading model and what it holds."""
@@ -264,7 +269,9 @@ class ModelManager:
                 slot.reserved = False
         slot.model = model
         slot.measured = slot.last_measured = model.memory() or measured
-        slot.version = model.version or files.fingerprint
+        # The files' fingerprint, never a version the backend reports: the response
+        # cache keys on it before any load (see ``version_of``).
+        slot.version = files.fingerprint
         slot.state, slot.detail = "loaded", None
         slot.loaded_at = time.time()
         slot.resident_since = time.monotonic()
