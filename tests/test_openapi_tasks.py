@@ -144,6 +144,23 @@ def test_a_third_party_plugins_tasks_are_described(served):
     assert "*/*" in blob["responses"]["200"]["content"]  # raw=true answers the bytes
 
 
+def test_every_task_has_its_form(served):
+    """Every inference route reads multipart forms: a media task's file part is required
+    first; the other fields are the input fields and the parameters."""
+    document, specs = served
+    for task, spec in specs.items():
+        form = schema_of(document, f"InferenceForm.{task}")
+        parameters = schema_of(document, spec.parameters_type.__name__)
+        assert set(parameters.get("properties", {})) <= set(form["properties"]), task
+        assert form["properties"]["task"] == {"const": task}
+        if spec.media_field is not None:
+            assert form["required"][0] == spec.media_field
+            assert form["properties"][spec.media_field]["contentMediaType"]
+    # curl -F text="Hello there." .../api/audio/text-to-speech
+    speech = schema_of(document, "InferenceForm.text-to-speech")
+    assert speech["required"] == ["text"] and speech["properties"]["text"]["type"] == "string"
+
+
 @pytest.mark.parametrize(
     ("task", "inputs"),
     [

@@ -33,6 +33,11 @@ _FILE_PART = {"type": "string", "contentMediaType": "application/octet-stream"}
 # JSON: the renderer picks the media type when it runs, so any media type is possible.
 _RENDERED = {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
 
+_CHOICE = (
+    "A request for any registered task: `task` names it, or `model_id` alone runs the "
+    "model's first task; the inputs and parameters are that task's."
+)
+
 
 @dataclass(frozen=True)
 class TaskSchemas:
@@ -80,9 +85,13 @@ def add_task_components(
 def request_content(schemas: Iterable[TaskSchemas]) -> dict[str, Any]:
     """The ``content`` of a request body that any of these tasks' requests may be."""
     chosen = list(schemas)
+    requests, forms = _one_of(s.request for s in chosen), _one_of(s.form for s in chosen)
+    if len(chosen) > 1:
+        for schema in (requests, forms):
+            schema["description"] = _CHOICE
     return {
-        "application/json": {"schema": _one_of(s.request for s in chosen)},
-        "multipart/form-data": {"schema": _one_of(s.form for s in chosen)},
+        "application/json": {"schema": requests},
+        "multipart/form-data": {"schema": forms},
     }
 
 
