@@ -85,7 +85,7 @@ def add_task_components(
 def request_content(schemas: Iterable[TaskSchemas]) -> dict[str, Any]:
     """The ``content`` of a request body that any of these tasks' requests may be."""
     chosen = list(schemas)
-    requests, forms = _one_of(s.request for s in chosen), _one_of(s.form for s in chosen)
+    requests, forms = _any_of(s.request for s in chosen), _any_of(s.form for s in chosen)
     if len(chosen) > 1:
         for schema in (requests, forms):
             schema["description"] = _CHOICE
@@ -98,13 +98,13 @@ def request_content(schemas: Iterable[TaskSchemas]) -> dict[str, Any]:
 def response_content(schemas: Iterable[TaskSchemas]) -> dict[str, Any]:
     """The ``content`` of a success response of any of these tasks."""
     chosen = list(schemas)
-    content: dict[str, Any] = {"application/json": {"schema": _one_of(s.response for s in chosen)}}
+    content: dict[str, Any] = {"application/json": {"schema": _any_of(s.response for s in chosen)}}
     if any(s.renders for s in chosen):
         content["*/*"] = dict(_RENDERED)
     return content
 
 
-def _one_of(schemas: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def _any_of(schemas: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     # anyOf, not oneOf: tasks share input shapes (every vision task takes one image),
     # and a request that names only its model matches each task its inputs fit.
     listed = [dict(schema) for schema in schemas]
