@@ -14,7 +14,9 @@ import pytest
 # The suite's plain ``assert`` statements should explain their failures like a test
 # module's do; this must run before the module is imported.
 pytest.register_assert_rewrite(
-    "altlas_sdk.testing.conformance", "altlas_sdk.testing.cache_conformance"
+    "altlas_sdk.testing.conformance",
+    "altlas_sdk.testing.conformance_setup",
+    "altlas_sdk.testing.cache_conformance",
 )
 
 from altlas_sdk.testing.cache_conformance import CacheConformance  # noqa: E402
