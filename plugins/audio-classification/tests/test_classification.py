@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from altlas.config import Settings
-from altlas.http.app import create_app
-from altlas.runtime import Runtime
 from altlas_sdk.audio.encode import encode_pcm16, float_to_pcm16
+from altlas_sdk.testing.service import build_runtime, serve
 
 SPEECH = (Path(__file__).parent / "data" / "quick-brown-fox.opus").read_bytes()
 RATE = 16000
@@ -46,13 +44,13 @@ NOISE = _wav(np.random.default_rng(0).normal(0, 0.3, RATE * 2))
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings.load(
-        environ={
+    runtime = build_runtime(
+        {
             "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
             "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         }
     )
-    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as client:
+    with serve(runtime) as client:
         yield client
 
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from altlas.default_plugins.sources import register_model_sources
-from altlas.model_files import ModelFilesResolver
 from altlas_easyocr.backend import EasyOcrBackend
 from altlas_easyocr.catalog import EASYOCR_EN
-from altlas_sdk import CancellationToken, DevicePolicy, ModelFiles, ModelSpec, SourceContext
+from altlas_sdk import CancellationToken, DevicePolicy, ModelFiles, ModelSpec
 from altlas_sdk.errors import AltlasError, InvalidModelFile, WeightsMissing
 from altlas_sdk.tasks import OCR
+from altlas_sdk.testing.service import loaded_model
 from altlas_sdk.vision.tasks import ImageInput, OcrOutput, OcrParameters
 
 # EasyOCR's recognizer builds a DataLoader with pin_memory=True; torch warns on a CPU.
@@ -29,13 +28,8 @@ LINES = ["HELLO WORLD 2026", "altlas reads this"]
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    sources = {}
-    register_model_sources(lambda source: sources.__setitem__(source.scheme, source))
-    root = tmp_path_factory.mktemp("easyocr")
-    files = ModelFilesResolver(sources, SourceContext(root, root)).fetch(EASYOCR_EN)
-    loaded = EasyOcrBackend().load(EASYOCR_EN, files, DevicePolicy(use_gpu=False))
-    yield loaded
-    loaded.unload()
+    with loaded_model(EasyOcrBackend(), EASYOCR_EN, tmp_path_factory.mktemp("easyocr")) as loaded:
+        yield loaded
 
 
 @pytest.fixture(scope="module")

@@ -8,25 +8,21 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from altlas.default_plugins.sources import register_model_sources
-from altlas.model_files import ModelFilesResolver
 from altlas_imagenet.backend import EfficientNetLiteBackend, imagenet_labels
 from altlas_imagenet.catalog import EFFICIENTNET_LITE0
-from altlas_sdk import CancellationToken, DevicePolicy, ModelFiles, ModelSpec, SourceContext
+from altlas_sdk import CancellationToken, DevicePolicy, ModelFiles, ModelSpec
 from altlas_sdk.errors import AltlasError, Cancelled, InvalidModelFile
 from altlas_sdk.tasks import IMAGE_CLASSIFICATION
+from altlas_sdk.testing.service import loaded_model
 from altlas_sdk.vision.tasks import ClassificationOutput, ClassificationParameters, ImageInput
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    sources = {}
-    register_model_sources(lambda source: sources.__setitem__(source.scheme, source))
-    root = tmp_path_factory.mktemp("imagenet")
-    files = ModelFilesResolver(sources, SourceContext(root, root)).fetch(EFFICIENTNET_LITE0)
-    loaded = EfficientNetLiteBackend().load(EFFICIENTNET_LITE0, files, DevicePolicy(use_gpu=False))
-    yield loaded
-    loaded.unload()
+    with loaded_model(
+        EfficientNetLiteBackend(), EFFICIENTNET_LITE0, tmp_path_factory.mktemp("imagenet")
+    ) as loaded:
+        yield loaded
 
 
 def jpeg(name: str) -> bytes:

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from altlas.config import Settings
-from altlas.http.app import create_app
-from altlas.runtime import Runtime
 from altlas_llama_cpp.testing import write_tiny_gguf
 from altlas_sdk.testing.server import serving as serving_app
+from altlas_sdk.testing.service import Runtime, asgi_app, build_runtime
 
 
 @pytest.fixture(scope="session")
@@ -53,13 +51,13 @@ def make_runtime(root: Path, config: str = "", **environ: str) -> Runtime:
         "LOG_LEVEL": "WARNING",
         **environ,
     }
-    return Runtime(Settings.load(environ=env, config_path=config_path))
+    return build_runtime(env, config_path=config_path)
 
 
 @contextmanager
 def serving(runtime: Runtime) -> Iterator[Server]:
     """Run ``runtime`` behind uvicorn in a thread, on a free port, until the block ends."""
-    with serving_app(create_app(runtime)) as url:
+    with serving_app(asgi_app(runtime)) as url:
         yield Server(url, runtime)
 
 

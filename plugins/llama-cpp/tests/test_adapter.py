@@ -8,11 +8,11 @@ import asyncio
 import pytest
 
 import altlas
-from altlas.runtime import set_runtime
 from altlas_llama_cpp.adapter import LlamaCppAdapter
 from altlas_sdk import InferenceRequest
 from altlas_sdk.errors import Conflict, ValidationFailed
 from altlas_sdk.tasks import ChatOutput, TextGenerationOutput
+from altlas_sdk.testing.service import default_runtime
 
 MODEL = "smollm2-135m-instruct"
 
@@ -33,11 +33,8 @@ def test_facade_is_registered_and_generates(tmp_path, runtime_for):
 
     async def work(adapter):
         assert isinstance(adapter, LlamaCppAdapter)
-        set_runtime(runtime)
-        try:
+        with default_runtime(runtime):
             assert altlas.get_llama_cpp_adapter() is adapter
-        finally:
-            set_runtime(None)
         assert MODEL in {info.id for info in adapter.list_models()}
         status = await adapter.load_model(MODEL, {"n_threads": 2})
         assert status.state == "loaded" and status.device == "cpu"

@@ -7,25 +7,16 @@ import pytest
 
 from altlas_onnx.backend import OnnxBackend
 from altlas_onnx.catalog import MINILM_L6
-from altlas_sdk import CancellationToken, DevicePolicy
+from altlas_sdk import CancellationToken
 from altlas_sdk.errors import AltlasError, Cancelled
 from altlas_sdk.tasks import EmbeddingInput, EmbeddingOutput, EmbeddingParameters
+from altlas_sdk.testing.service import loaded_model
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from altlas.default_plugins.sources import register_model_sources
-    from altlas.model_files import ModelFilesResolver
-    from altlas_sdk import SourceContext
-
-    sources = {}
-    register_model_sources(lambda source: sources.__setitem__(source.scheme, source))
-    root = tmp_path_factory.mktemp("onnx")
-    resolver = ModelFilesResolver(sources, SourceContext(root, root))
-    files = resolver.fetch(MINILM_L6)
-    loaded = OnnxBackend().load(MINILM_L6, files, DevicePolicy(use_gpu=False))
-    yield loaded
-    loaded.unload()
+    with loaded_model(OnnxBackend(), MINILM_L6, tmp_path_factory.mktemp("onnx")) as loaded:
+        yield loaded
 
 
 def embed(model, texts, **parameters):

@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from altlas.config import Settings
-from altlas.http.app import create_app
-from altlas.runtime import Runtime
 from altlas_sdk import CancellationToken
 from altlas_sdk.audio.tasks import TextToSpeechInput, TextToSpeechParameters
+from altlas_sdk.testing.service import Runtime, build_runtime, serve
 
 TEXT = "The quick brown fox jumps over the lazy dog. It was not amused."
 
@@ -23,20 +21,18 @@ TEXT = "The quick brown fox jumps over the lazy dog. It was not amused."
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     models = tmp_path_factory.mktemp("models")
-    return Runtime(
-        Settings.load(
-            environ={
-                "MODEL_DIR": str(models),
-                "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
-                "USE_GPU": "false",
-            }
-        )
+    return build_runtime(
+        {
+            "MODEL_DIR": str(models),
+            "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+            "USE_GPU": "false",
+        }
     )
 
 
 @pytest.fixture(scope="module")
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+    with serve(runtime) as client:
         assert client.post("/api/models/piper-en-us-joe-medium/load").status_code == 200
         yield client
 
@@ -131,6 +127,6 @@ def test_a_voice_folder_in_model_dir_is_discovered(runtime: Runtime, tmp_path: P
     voice.mkdir(parents=True)
     shutil.copy(files.path, voice / "my-voice.onnx")
     shutil.copy(files.extra["config"], voice / "my-voice.onnx.json")
-    other = Runtime(Settings.load(environ={"MODEL_DIR": str(tmp_path / "models")}))
+    other = build_runtime({"MODEL_DIR": str(tmp_path / "models")})
     spec = other.catalog.get("my-voice").spec
     assert spec.backend == "piper" and spec.tasks == ["text-to-speech"]

@@ -20,12 +20,10 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from altlas.config import Settings
-from altlas.http.app import create_app
-from altlas.runtime import Runtime
 from altlas_pyannote.backend import _import_pyannote
 from altlas_sdk.audio.decode import decode_audio
 from altlas_sdk.audio.encode import encode_pcm16, float_to_pcm16
+from altlas_sdk.testing.service import build_runtime, serve
 
 pytestmark = [
     # Random weights give degenerate statistics inside pyannote's pooling and clustering.
@@ -137,14 +135,14 @@ def sample_speech(seconds: float) -> bytes:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     models = tmp_path_factory.mktemp("models")
     build_random_pipeline(models / "random-diarization")
-    settings = Settings.load(
-        environ={
+    runtime = build_runtime(
+        {
             "MODEL_DIR": str(models),
             "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
             "USE_GPU": "false",
         }
     )
-    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as client:
+    with serve(runtime) as client:
         yield client
 
 
@@ -207,10 +205,10 @@ def test_with_a_hub_token_the_first_load_downloads(
     # Offline here: the hub client is told so, and the load reports the failed download.
     monkeypatch.setenv("HF_TOKEN", "hf_example")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    settings = Settings.load(
-        environ={"MODEL_DIR": str(tmp_path / "models"), "CACHE_DIR": str(tmp_path / "cache")}
+    runtime = build_runtime(
+        {"MODEL_DIR": str(tmp_path / "models"), "CACHE_DIR": str(tmp_path / "cache")}
     )
-    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as local:
+    with serve(runtime) as local:
         model = "pyannote-speaker-diarization-community-1"
         assert local.get(f"/api/models/{model}/status").json()["state"] == "available"
         response = local.post(f"/api/models/{model}/load")

@@ -7,25 +7,19 @@ import io
 import pytest
 from PIL import Image, ImageDraw
 
-from altlas.default_plugins.sources import register_model_sources
-from altlas.model_files import ModelFilesResolver
 from altlas_rapidocr.backend import RapidOcrBackend
 from altlas_rapidocr.catalog import PP_OCRV6
-from altlas_sdk import CancellationToken, DevicePolicy, SourceContext
+from altlas_sdk import CancellationToken
 from altlas_sdk.errors import AltlasError, InvalidInput
 from altlas_sdk.tasks import OCR
+from altlas_sdk.testing.service import loaded_model
 from altlas_sdk.vision.tasks import ImageInput, OcrOutput, OcrParameters
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    sources = {}
-    register_model_sources(lambda source: sources.__setitem__(source.scheme, source))
-    root = tmp_path_factory.mktemp("rapidocr")
-    files = ModelFilesResolver(sources, SourceContext(root, root)).fetch(PP_OCRV6)
-    loaded = RapidOcrBackend().load(PP_OCRV6, files, DevicePolicy(use_gpu=False))
-    yield loaded
-    loaded.unload()
+    with loaded_model(RapidOcrBackend(), PP_OCRV6, tmp_path_factory.mktemp("rapidocr")) as loaded:
+        yield loaded
 
 
 def render(lines: list[tuple[int, int, str]], size=(640, 320)) -> bytes:

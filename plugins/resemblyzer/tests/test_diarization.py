@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from altlas.config import Settings
-from altlas.http.app import create_app
-from altlas.runtime import Runtime
 from altlas_sdk.audio.encode import encode_pcm16
+from altlas_sdk.testing.service import build_runtime, serve
 
 CLIP = (Path(__file__).parent / "data" / "two-voices.opus").read_bytes()
 TRUTH = [("A", 0.0, 1.92), ("B", 2.42, 4.27), ("A", 4.77, 7.21), ("B", 7.71, 9.73)]
@@ -25,14 +23,14 @@ TRUTH = [("A", 0.0, 1.92), ("B", 2.42, 4.27), ("A", 4.77, 7.21), ("B", 7.71, 9.7
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings.load(
-        environ={
+    runtime = build_runtime(
+        {
             "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
             "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
             "USE_GPU": "false",
         }
     )
-    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as client:
+    with serve(runtime) as client:
         yield client
 
 

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from altlas.default_plugins.sources import register_model_sources
-from altlas.model_files import ModelFilesResolver
-from altlas_sdk import CancellationToken, DevicePolicy, ModelFiles, ModelSpec, SourceContext
+from altlas_sdk import CancellationToken, DevicePolicy, ModelFiles, ModelSpec
 from altlas_sdk.errors import AltlasError, InvalidModelFile
 from altlas_sdk.tasks import IMAGE_SEGMENTATION
+from altlas_sdk.testing.service import loaded_model
 from altlas_sdk.vision.masks import decode_mask
 from altlas_sdk.vision.tasks import ImageInput, SegmentationOutput, SegmentationParameters
 from altlas_segmentation.catalog import U2NETP
@@ -23,13 +22,8 @@ from altlas_segmentation.semantic import OnnxSegmentationBackend
 
 @pytest.fixture(scope="module")
 def u2netp(tmp_path_factory):
-    sources = {}
-    register_model_sources(lambda source: sources.__setitem__(source.scheme, source))
-    root = tmp_path_factory.mktemp("u2net")
-    files = ModelFilesResolver(sources, SourceContext(root, root)).fetch(U2NETP)
-    loaded = U2NetBackend().load(U2NETP, files, DevicePolicy(use_gpu=False))
-    yield loaded
-    loaded.unload()
+    with loaded_model(U2NetBackend(), U2NETP, tmp_path_factory.mktemp("u2net")) as loaded:
+        yield loaded
 
 
 def colour_model(path, batch: str | int = "N") -> None:

@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from altlas.config import Settings
-from altlas.http.app import create_app
-from altlas.runtime import Runtime
 from altlas_sdk import CancellationToken
 from altlas_sdk.audio.tasks import AudioInput, SpeechToTextParameters
+from altlas_sdk.testing.service import build_runtime, serve
 
 CLIP = Path(__file__).parent / "data" / "quick-brown-fox.opus"
 EXPECTED = "the quick brown fox jumps over the lazy dog"
@@ -58,10 +56,10 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[TestClient]:
     models = tmp_path_factory.mktemp("models")
-    settings = Settings.load(
-        environ={"MODEL_DIR": str(models), "CACHE_DIR": str(cache_dir), "USE_GPU": "false"}
+    runtime = build_runtime(
+        {"MODEL_DIR": str(models), "CACHE_DIR": str(cache_dir), "USE_GPU": "false"}
     )
-    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as client:
+    with serve(runtime) as client:
         response = client.post("/api/models/whisper-base/load")
         assert response.status_code == 200, response.text
         yield client
@@ -160,7 +158,7 @@ def test_a_folder_in_model_dir_is_discovered(tmp_path: Path, cache_dir: Path) ->
         if not item.name.startswith("."):
             (own / item.name).symlink_to(item)
     (tmp_path / "models" / "not-whisper").mkdir()
-    runtime = Runtime(Settings.load(environ={"MODEL_DIR": str(tmp_path / "models")}))
+    runtime = build_runtime({"MODEL_DIR": str(tmp_path / "models")})
     entry = runtime.catalog.get("my-whisper").spec
     assert entry.backend == "whisper" and entry.tasks == ["speech-to-text"]
     assert "not-whisper" not in runtime.catalog
@@ -175,14 +173,14 @@ def test_the_design_documents_curl_example(tmp_path: Path, cache_dir: Path, clie
     for item in joined.iterdir():
         if not item.name.startswith("."):
             (folder / item.name).symlink_to(item)
-    settings = Settings.load(
-        environ={
+    runtime = build_runtime(
+        {
             "MODEL_DIR": str(tmp_path / "models"),
             "CACHE_DIR": str(tmp_path / "cache"),
             "USE_GPU": "false",
         }
     )
-    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as local:
+    with serve(runtime) as local:
         response = local.post(
             "/api/audio/transcribe",
             files={"audio": ("audio.opus", CLIP.read_bytes())},

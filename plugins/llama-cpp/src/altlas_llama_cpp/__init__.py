@@ -6,14 +6,10 @@ Importing this package imports neither llama_cpp nor numpy: they load when a mod
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from altlas_llama_cpp.backend import LlamaCppBackend
 from altlas_llama_cpp.catalog import DEFAULT_MODELS
-from altlas_sdk import Backend, ModelSpec, hookimpl
-
-if TYPE_CHECKING:
-    from altlas.runtime import Runtime
+from altlas_sdk import Backend, ModelSpec, Services, hookimpl
 
 __version__ = "0.1.0"
 
@@ -30,7 +26,7 @@ def register_catalog_entries(register: Callable[[ModelSpec], None]) -> None:
 
 
 @hookimpl
-def register_facades(register: Callable[[str, Callable[[Runtime], object]], None]) -> None:
+def register_facades(register: Callable[[str, Callable[[Services], object]], None]) -> None:
     from altlas_llama_cpp.adapter import LlamaCppAdapter
 
     register("llama_cpp_adapter", LlamaCppAdapter)

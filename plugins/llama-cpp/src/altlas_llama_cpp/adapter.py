@@ -9,8 +9,9 @@
         request=InferenceRequest(inputs="What is the capital of France?"),
     )
 
-A thin object over the runtime's model manager and inference service: the same
-queueing, memory accounting and errors as the HTTP API.
+A thin object over the service's catalog, models and inference
+(:class:`altlas_sdk.Services`): the same queueing, memory accounting and errors as the
+HTTP API.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from altlas_llama_cpp.options import parse_options
-from altlas_sdk import InferenceRequest, InferenceResponse
+from altlas_sdk import InferenceRequest, InferenceResponse, Services
 from altlas_sdk.errors import Conflict, ValidationFailed
 
 if TYPE_CHECKING:
-    from altlas.runtime import Runtime
     from altlas_sdk.wire import ModelInfo, ModelStatus
 
 
@@ -34,7 +34,7 @@ class LlamaCppAdapter:
 
     backend = "llama-cpp"
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Services) -> None:
         self._runtime = runtime
 
     def list_models(self) -> list[ModelInfo]:
@@ -85,10 +85,8 @@ class LlamaCppAdapter:
     ) -> AsyncIterator[msgspec.Struct]:
         """Like :meth:`generate`, yielding output chunks (text pieces; the last one
         carries ``finish_reason`` and ``usage``) as the model produces them."""
-        from altlas.inference.stream import stream_inference
-
-        stream = await stream_inference(
-            self._runtime.inference, self._request(model_id, request, fields)
+        stream = await self._runtime.inference.stream_inference(
+            self._request(model_id, request, fields)
         )
         try:
             async for chunk in stream:

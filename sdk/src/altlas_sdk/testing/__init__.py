@@ -5,6 +5,8 @@ service). pytest then loads :mod:`altlas_sdk.testing.plugin` by itself, through 
 ``pytest11`` entry point ``altlas``, which provides the ``altlas_*`` fixtures;
 :class:`BackendConformance` is the suite a plugin's tests subclass, one class per model,
 :class:`CacheConformance` the one for each response cache it registers.
+:mod:`altlas_sdk.testing.service` builds a real service, or a model from its real files,
+where a test needs one outside those fixtures (shared by a module, with a config file).
 """
 
 from __future__ import annotations
