@@ -19,10 +19,10 @@ from altlas import hookspecs
 from altlas.config import Settings
 from altlas.http.routes.system import plugin_list
 from altlas.plugins import DEFAULT_PLUGINS, PluginRecord, load_plugins
-from altlas.registry import Registry, collect_registrations
+from altlas.registry import PluginConflict, Registry, collect_registrations
 from altlas.runtime import Runtime
 from altlas_sdk import ModelSpec, TaskSpec, hookimpl
-from altlas_sdk.tasks import TASK_IDS
+from altlas_sdk.tasks import TASK_IDS, NoParameters
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGINS_MD = (REPO / "docs" / "plugins.md").read_text()
@@ -236,3 +236,15 @@ def test_the_stated_plugin_order_is_the_order_the_core_calls_them(fixture_plugin
     assert steps == sorted(steps)
     span = re.search(r"from\s+`([\w.]+)`\s+back\s+to\s+`([\w.]+)`", ORDER)
     assert span is not None and span.groups() == (DEFAULT_PLUGINS[-1], DEFAULT_PLUGINS[0])
+
+
+def test_a_plugin_registering_a_reserved_task_conflicts_with_the_core():
+    @hookimpl
+    def register_tasks(register: Callable[[TaskSpec], None]) -> None:
+        register(TaskSpec("rerank", NoParameters, NoParameters))
+
+    plugins = load_plugins(Settings.load(environ={"ALTLAS_LOAD_PLUGINS": ""}))
+    plugin = types.SimpleNamespace(register_tasks=register_tasks)
+    plugins.register(plugin, PluginRecord("mine", "altlas-mine", "1", False))
+    with pytest.raises(PluginConflict, match=r"task id 'rerank' .* both .*altlas-core"):
+        collect_registrations(plugins)
