@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 
 from altlas_sdk import (
     Backend,
+    Combiner,
     LoadedModel,
     ModelSpec,
     PluginRoute,
@@ -21,6 +22,7 @@ from altlas_sdk import (
     hookimpl,
 )
 from altlas_sdk.errors import AltlasError, InvalidInput
+from altlas_sdk.tasks import CHAT, ChatMessage, ChatOutput
 
 TASK = "reverse-text"
 
@@ -73,6 +75,14 @@ LOADS: dict[str, int] = {}
 CALLS: dict[str, int] = {}
 EVENTS: list[str] = []
 
+#: Events instead of the clock, for tests that must hold a model busy or show that two
+#: calls overlap however busy the machine: a call whose text is "hold" sets HELD and
+#: waits for RELEASE; a call whose text is "rendezvous" waits for a second one to meet it.
+HELD = threading.Event()
+RELEASE = threading.Event()
+RENDEZVOUS = threading.Barrier(2)
+WAIT_LIMIT_S = 60.0
+
 
 class Teapot(AltlasError):
     """An error this plugin renders itself, through the render_error hook."""
@@ -93,6 +103,9 @@ class EchoModel(LoadedModel):
     def infer(self, task, inputs, parameters, cancel):
         with _lock:
             CALLS[self.model_id] = CALLS.get(self.model_id, 0) + 1
+        if task == CHAT:
+            reply = inputs.messages[-1].content[::-1]
+            return ChatOutput(message=ChatMessage(role="assistant", content=reply))
         if task == BLOB_TASK:
             return BlobOutput(
                 size=len(inputs.blob),
@@ -109,15 +122,38 @@ class EchoModel(LoadedModel):
             return {"text": "not a struct"}
         if inputs.text == "teapot":
             raise Teapot()
+        if inputs.text == "hold":
+            HELD.set()
+            RELEASE.wait(WAIT_LIMIT_S)
+        if inputs.text == "rendezvous":
+            RENDEZVOUS.wait(WAIT_LIMIT_S)
         if inputs.text.startswith("sleep:"):
             time.sleep(float(inputs.text.split(":", 1)[1]))
         text = inputs.text[::-1]
         return ReverseOutput(text=text.upper() if parameters.upper else text)
 
 
+    def stream(self, task, inputs, parameters, cancel):
+        """The reversed text a character at a time. A chat (an entry the operator's
+        config gives the ``chat`` task) answers its last message; "hold" streams
+        nothing until the request is cancelled, so a test can keep the model's slot
+        for as long as its client stays."""
+        text = inputs.messages[-1].content if task == CHAT else inputs.text
+        if text == "hold":
+            HELD.set()
+            while not cancel.cancelled:
+                time.sleep(0.01)
+            return
+        for char in text[::-1]:
+            if task == CHAT:
+                yield ChatOutput(message=ChatMessage(role="assistant", content=char))
+            else:
+                yield ReverseOutput(text=char)
+
+
 class EchoBackend(Backend):
     name = "echo"
-    tasks = (TASK, BLOB_TASK)
+    tasks = (TASK, BLOB_TASK, CHAT)
     file_suffixes = (".echo",)
 
     def load(self, spec, files, policy):
@@ -141,6 +177,16 @@ class DictCache(ResponseCache):
 
     async def set(self, key, value):
         self.store[key] = value
+
+
+class JoinCombiner(Combiner):
+    """Joins the members' texts: an ensemble of echo models shows who answered."""
+
+    name = "fixture-join"
+    tasks = (TASK,)
+
+    def combine(self, task, members, parameters):
+        return ReverseOutput(text="|".join(member.output.text for member in members))
 
 
 class LastStrategy(SelectionStrategy):
@@ -203,6 +249,11 @@ def register_catalog_entries(register):
 @hookimpl
 def register_caches(register):
     register(DictCache())
+
+
+@hookimpl
+def register_combiners(register):
+    register(JoinCombiner())
 
 
 @hookimpl
