@@ -16,8 +16,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from altlas import __version__
-from altlas.http.openapi import TaskBinding, describe, openapi_document, route_doc
-from altlas.http.routes import inference, system
+from altlas.http.openapi import describe, openapi_document
+from altlas.http.routes import system
 from altlas.monitor import ResourceUsage
 from altlas.readiness import Readiness
 from altlas_sdk.wire import PluginList, TaskList
@@ -46,23 +46,6 @@ describe(response=PluginList, tags=["system"])(system.list_plugins)
 describe(response=TaskList, tags=["system"])(system.list_tasks)
 
 
-def _describe_inference_routes() -> None:
-    """Bind each inference route to the task it runs: a media route to its task, the
-    task route to the task its path names, ``/api/inference/`` to any task. A route its
-    own module already bound (``describe(task=...)``) keeps its description."""
-    for route in inference.routes:
-        if not isinstance(route, Route):
-            continue
-        own = route_doc(route.endpoint)
-        if own is not None and own.task is not None:
-            continue
-        task: str | TaskBinding = inference.TASK_ROUTES.get(route.path, TaskBinding.ANY)
-        if "task" in route.param_convertors:
-            task = TaskBinding.FROM_PATH
-        describe(task=task, errors=[404, 409, 503, 507], tags=["inference"])(route.endpoint)
-
-
-_describe_inference_routes()
 _STATE_KEY = "openapi_json"
 
 

@@ -7,7 +7,7 @@ model serves its task, so two plugins serving one task never fight over a path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,12 +17,14 @@ from altlas.http.bodies import decode_json
 from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import request_id_of
 from altlas.http.forms import decode_form, is_form
-from altlas.http.openapi import REF_TEMPLATE, describe
+from altlas.http.openapi import TaskBinding, describe
 from altlas.http.responses import MsgspecResponse
 from altlas.inference.service import InferenceService
 from altlas_sdk import TaskSpec, tasks
 from altlas_sdk.errors import TaskNotServed, ValidationFailed
 from altlas_sdk.wire import InferenceRequest, InferenceResponse
+
+E = TypeVar("E")
 
 if TYPE_CHECKING:
     from altlas.runtime import Runtime
@@ -39,24 +41,14 @@ TASK_ROUTES: dict[str, str] = {
     "/api/audio/speaker-diarization": tasks.SPEAKER_DIARIZATION,
 }
 
-#: How every JSON inference route is documented in ``/openapi.json``.
-_documented = describe(
-    request_content={
-        "application/json": {"schema": {"$ref": REF_TEMPLATE.format(name="InferenceRequest")}},
-        # A form's fields depend on the task (its file part, then inputs and parameters).
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {"model_id": {"type": "string"}, "task": {"type": "string"}},
-                "additionalProperties": True,
-            }
-        },
-    },
-    components=[InferenceRequest],
-    response=InferenceResponse,
-    errors=[404, 409, 503, 507],
-    tags=["inference"],
-)
+#: Statuses an inference route answers besides the common ones.
+_ERRORS = (404, 409, 503, 507)
+
+
+def _documented(task: str | TaskBinding) -> Callable[[E], E]:
+    """How an inference route is described in ``/openapi.json``: the request, form and
+    response schemas of the task it runs (``TaskBinding``: the path's task, or any)."""
+    return describe(task=task, errors=_ERRORS, tags=["inference"])
 
 
 async def _infer(request: Request, task: str | None) -> Response:
@@ -117,13 +109,13 @@ def _timing_headers(response: InferenceResponse) -> dict[str, str]:
     }
 
 
-@_documented
+@_documented(TaskBinding.ANY)
 async def run_inference(request: Request) -> Response:
     """``POST /api/inference/``: ``model_id``, or ``task`` for the task's default model."""
     return await _infer(request, None)
 
 
-@_documented
+@_documented(TaskBinding.FROM_PATH)
 async def run_task(request: Request) -> Response:
     """``POST /api/tasks/{task}``: any registered task, ``model_id`` optional."""
     return await _infer(request, request.path_params["task"])
@@ -135,7 +127,7 @@ def _task_endpoint(task: str) -> Callable[[Request], Awaitable[Response]]:
 
     endpoint.__name__ = f"run_{task.replace('-', '_')}"
     endpoint.__doc__ = f"Task route for '{task}': ``model_id`` optional."
-    return _documented(endpoint)
+    return _documented(task)(endpoint)
 
 
 routes = [
