@@ -144,9 +144,9 @@ def _add(registry: Registry, plugins: Plugins, kind: _Kind, plugin: str, item: A
 
 
 def _fail(plugins: Plugins, name: str, error: Exception) -> None:
-    record = plugins.records.get(name)
-    if record is None:  # already failed in an earlier hook
-        return
+    """Drop a failed plugin, so that no later hook calls it; a built-in's failure is the
+    core's own bug and stops start-up."""
+    record = plugins.records[name]
     if record.builtin:
         raise error
     plugins.fail(name, record.distribution, error)
