@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -45,11 +45,6 @@ class PreparedRequest:
     def task(self) -> str:
         """The task the request runs."""
         return self.call.spec.id
-
-    def on_model(self, spec: ModelSpec) -> PreparedRequest:
-        """The same call on another model of the same task (the orchestrator's next
-        candidate, an ensemble member): nothing is selected or decoded again."""
-        return replace(self, spec=spec)
 
 
 class Preparer:

@@ -32,7 +32,6 @@ OPENAI_VOICES = frozenset(
     }
 )  # fmt: skip
 
-TranscriptFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
 #: OpenAI's raw PCM is 16-bit little-endian mono at this rate.
