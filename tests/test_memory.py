@@ -70,6 +70,8 @@ def budget(make_runtime, base_env, tmp_path) -> Callable[..., Runtime]:
             "RAM_MEMORY_LIMIT": "250",
             "MIN_RESIDENCY": "0",
             "KEEP_ALIVE": "-1",
+            # Every request must reach its model: a cached answer would need no load.
+            "RESPONSE_CACHE": "none",
             **settings,
         }
         return make_runtime(config_path=config, **values)
