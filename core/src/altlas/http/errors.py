@@ -104,10 +104,9 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            error_id = uuid.uuid4().hex[:12]
-            logger.exception("request %s failed (error id %s)", request_id, error_id)
+        except Exception as error:
+            internal = InternalError.logged(logger, "request %s failed", request_id, exc_info=error)
             if started:
                 raise
-            response = error_response(InternalError(error_id), scope)
+            response = error_response(internal, scope)
             await response(scope, receive, send_with_id)
