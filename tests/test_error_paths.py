@@ -113,7 +113,10 @@ TRIGGERS: dict[tuple[int, str | None], Callable] = {
     ),
     (422, "invalid_input"): lambda c: _loaded(c, ""),
     (422, "missing_task"): lambda c: _orchestrated(c, task_type=None),
-    (422, "no_combiner"): lambda c: _orchestrated(c, ensemble=True),
+    # No combiner merges blob-stats outputs (the echo fixture's joins reverse-text).
+    (422, "no_combiner"): lambda c: _orchestrated(
+        c, task_type="blob-stats", inputs={"blob": "eA=="}, ensemble=True
+    ),
     (429, None): lambda c: c.get("/api/plugins/fixture/limited"),
     (503, None): lambda c: c.get("/api/plugins/fixture/busy"),
     (500, "<id>"): lambda c: _loaded(c, "explode"),
