@@ -3,6 +3,8 @@ MiniLM model, concurrency for backends without native batching."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 
 import httpx
@@ -106,21 +108,19 @@ def test_batch_and_parallel_check_content_type_and_json(client):
 
 
 def test_requests_without_native_batching_run_concurrently(client, echo):
-    # echo takes one call per model at once; two models' sleeps overlap.
-    started = time.perf_counter()
+    # echo takes one call per model at once; a "rendezvous" call returns only once a
+    # second one runs beside it: one after the other, the first would fail.
+    echo.RENDEZVOUS.reset()
     response = client.post(
         "/api/inference/batch",
         json={
             "requests": [
-                {"model_id": "echo-1", "inputs": "sleep:1.0"},
-                {"model_id": "echo-2", "inputs": "sleep:1.0"},
+                {"model_id": "echo-1", "inputs": "rendezvous"},
+                {"model_id": "echo-2", "inputs": "rendezvous"},
             ]
         },
     )
-    elapsed = time.perf_counter() - started
-    assert [r["outputs"]["text"] for r in response.json()["results"]] == ["0.1:peels"] * 2
-    # One after the other they would take 2 s at least.
-    assert elapsed < 1.8
+    assert [r["outputs"]["text"] for r in response.json()["results"]] == ["suovzedner"] * 2
     assert echo.CALLS == {"echo-1": 1, "echo-2": 1}
 
 
@@ -267,30 +267,65 @@ def test_parallel_on_minilm_matches_a_single_request(minilm_client):
     assert slot_error(results["my-encoder"])["code"] == "weights_missing"
 
 
+def metric(client: httpx.Client, line_start: str) -> float:
+    """The value of the Prometheus sample whose line starts so (0 when absent)."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wait_for_metric(client: httpx.Client, line_start: str, value: float) -> None:
+    deadline = time.monotonic() + 60
+    while metric(client, line_start) != value:
+        assert time.monotonic() < deadline, f"{line_start} never reached {value}"
+        time.sleep(0.02)
+
+
+def abandoned_post(client: httpx.Client, path: str, body: dict) -> socket.socket:
+    """POST ``body`` on a raw connection and return it: the client leaves when the test
+    closes it, at a moment chosen by the server's state rather than by a timeout."""
+    url = client.base_url
+    payload = json.dumps(body).encode()
+    connection = socket.create_connection((url.host, url.port))
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    connection.sendall(head.encode() + payload)
+    return connection
+
+
 def test_a_batch_whose_client_leaves_is_cancelled(altlas_server, tmp_path):
     # One slot for MiniLM: a batch still running after its client left would hold it.
     config = tmp_path / "altlas.toml"
     config.write_text(f"[models.{MINILM}]\nmax_concurrency = 1\n")
     long = [
-        f"Sentence {i} is about cats, kittens and a few other small animals." for i in range(800)
+        f"Sentence {i} is about cats, kittens and a few other small animals." for i in range(3000)
     ]
     body = {"requests": [{"model_id": MINILM, "inputs": long}, {"model_id": MINILM, "inputs": "x"}]}
-    # No response cache: the second, abandoned batch runs the model again.
+    runs = f'altlas_inference_duration_seconds_count{{model="{MINILM}"'
+    # No response cache: the abandoned batch runs the model.
     env = {"ALTLAS_CONFIG": str(config), "ALTLAS_LOAD_PLUGINS": "onnx", "RESPONSE_CACHE": "none"}
     with altlas_server(env) as client:
         assert client.post("/api/models/all-minilm-l6-v2/load").is_success
-        started = time.monotonic()
-        full = client.post("/api/inference/batch", json=body, timeout=120)
-        full_s = time.monotonic() - started
+        short = {
+            "requests": [{"model_id": MINILM, "inputs": "a"}, {"model_id": MINILM, "inputs": "b"}]
+        }
+        full = client.post("/api/inference/batch", json=short)
         assert [set(r) for r in full.json()["results"]] == [RESPONSE_KEYS, RESPONSE_KEYS]
+        before = metric(client, runs)
 
-        with pytest.raises(httpx.TimeoutException):
-            client.post("/api/inference/batch", json=body, timeout=full_s / 5)
-        started = time.monotonic()
+        # The client leaves while the long input runs.
+        connection = abandoned_post(client, "/api/inference/batch", body)
+        wait_for_metric(client, f'altlas_in_flight{{model="{MINILM}"}}', 1)
+        connection.close()
+        wait_for_metric(client, f'altlas_in_flight{{model="{MINILM}"}}', 0)
         after = client.post("/api/inference/", json={"model_id": MINILM, "inputs": "next"})
         assert after.status_code == 200
-        # The slot came back long before the abandoned batch would have finished.
-        assert time.monotonic() - started < full_s * 0.7
+        # Only "next" completed: the long input stopped and the batch's second request
+        # never ran.
+        assert metric(client, runs) == before + 1
 
 
 def test_a_large_batch_does_not_overflow_its_model_queue(client, echo):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -216,19 +217,37 @@ def test_a_plugin_can_render_its_own_errors(echo, make_runtime, serve):
 def test_requests_beyond_the_concurrency_limit_wait_their_turn(echo, make_runtime, serve):
     from concurrent.futures import ThreadPoolExecutor
 
+    echo.HELD.clear()
+    echo.RELEASE.clear()
     with serve(make_runtime()) as client:
         client.post("/api/models/echo-1/load")
 
-        def call(_):
-            body = {"model_id": "echo-1", "inputs": "sleep:0.3"}
+        def call(text: str) -> dict:
+            body = {"model_id": "echo-1", "inputs": text}
             return client.post("/api/inference/", json=body).json()["timing"]
 
+        def queued() -> float:
+            for line in client.get("/metrics").text.splitlines():
+                if line.startswith('altlas_queue_depth{model="echo-1"'):
+                    return float(line.rsplit(" ", 1)[1])
+            return 0.0
+
         with ThreadPoolExecutor(2) as pool:
-            timings = list(pool.map(call, range(2)))
+            holding = pool.submit(call, "hold")
+            assert echo.HELD.wait(60)
+            waiting = pool.submit(call, "next")
+            deadline = time.monotonic() + 60
+            while queued() != 1:
+                assert time.monotonic() < deadline, "the second request never queued"
+                time.sleep(0.01)
+            # Held for at least 0.2 s while the second waits: lower bounds only.
+            time.sleep(0.2)
+            echo.RELEASE.set()
+            first, second = holding.result(), waiting.result()
     # The echo backend takes one call at a time: one request queued behind the other.
-    assert all(t["inference_ms"] >= 300 for t in timings)
-    assert max(t["queue_ms"] for t in timings) >= 200
-    assert min(t["queue_ms"] for t in timings) < 100
+    assert first["inference_ms"] >= 200
+    assert second["queue_ms"] >= 200 and second["queue_ms"] > first["queue_ms"]
+    assert echo.CALLS == {"echo-1": 2}
 
 
 def test_tasks_are_listed_with_their_plugin_and_models(echo, make_runtime, serve):

@@ -147,11 +147,17 @@ def test_a_pinned_model_that_cannot_load_keeps_the_service_unready(make_runtime,
         '[models.mine]\nbackend = "onnx"\ntasks = ["tensor"]\nsource = "absent.onnx"\npin = true\n'
     )
     with serve(make_runtime(config_path=config, ALTLAS_LOAD_PLUGINS="onnx")) as client:
-        time.sleep(0.2)
-        response = client.get("/readyz")
-        assert response.status_code == 503
-        check = {c["name"]: c for c in response.json()["checks"]}["pinned:mine"]
-        assert check["ok"] is False and "absent.onnx" in check["detail"]
+        # Unready throughout; wait (not for a fixed time) until the failed load says why.
+        deadline = time.monotonic() + 60
+        while True:
+            response = client.get("/readyz")
+            assert response.status_code == 503
+            check = {c["name"]: c for c in response.json()["checks"]}["pinned:mine"]
+            assert check["ok"] is False
+            if "absent.onnx" in check["detail"]:
+                break
+            assert time.monotonic() < deadline, check["detail"]
+            time.sleep(0.05)
         # Liveness is another matter: the process serves.
         assert client.get("/healthz").status_code == 200
 

@@ -17,6 +17,9 @@ L6 = "all-minilm-l6-v2"
 L3 = "paraphrase-minilm-l3-v2"
 ROUTE = "/api/inference/orchestrated"
 WITH_FLAKY = "fixture-clash,fixture-future"
+# Each attempt's timeout where a model hangs on purpose: seconds, so that a real model
+# (loaded beforehand) never runs out of it on a busy machine.
+HANG_TIMEOUT_MS = 3000
 
 
 @pytest.fixture
@@ -239,7 +242,10 @@ def test_fallback_steps_over_a_broken_model(flaky, make_runtime, serve):
         ALTLAS_LOAD_PLUGINS="onnx,fixture-flaky", ALTLAS_DISABLE_PLUGINS=WITH_FLAKY
     )
     with serve(runtime) as client:
-        response = orchestrate(client, strategy="accuracy", timeout_ms=500)
+        # L6 loaded beforehand, and a timeout of seconds: only the hanging model, which
+        # never answers, can run out of it, however busy the machine.
+        assert client.post(f"/api/models/{L6}/load").status_code == 200
+        response = orchestrate(client, strategy="accuracy", timeout_ms=HANG_TIMEOUT_MS)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["model_id"] == L6
@@ -264,13 +270,14 @@ def test_a_hanging_model_times_out_and_the_next_answers(flaky, make_runtime, ser
         ALTLAS_LOAD_PLUGINS="onnx,fixture-flaky", ALTLAS_DISABLE_PLUGINS=WITH_FLAKY
     )
     with serve(runtime) as client:
-        response = orchestrate(client, model_id=["flaky-hanging", L3], timeout_ms=300)
+        assert client.post(f"/api/models/{L3}/load").status_code == 200
+        response = orchestrate(client, model_id=["flaky-hanging", L3], timeout_ms=HANG_TIMEOUT_MS)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["model_id"] == L3
         first = body["orchestration"]["attempts"][0]
         assert (first["model_id"], first["outcome"]) == ("flaky-hanging", "timeout")
-        assert first["ms"] >= 300
+        assert first["ms"] >= HANG_TIMEOUT_MS
 
 
 def test_circuit_breaker_opens_then_half_opens(flaky, make_runtime, serve):
@@ -278,7 +285,9 @@ def test_circuit_breaker_opens_then_half_opens(flaky, make_runtime, serve):
         ALTLAS_LOAD_PLUGINS="onnx,fixture-flaky",
         ALTLAS_DISABLE_PLUGINS=WITH_FLAKY,
         BREAKER_FAILURES="2",
-        BREAKER_COOLDOWN="0.5",
+        # Seconds: the checks made while the breaker is open take far less, even when
+        # the machine is busy.
+        BREAKER_COOLDOWN="3",
     )
     candidates = ["flaky-broken", L6]
     with serve(runtime) as client:
@@ -299,7 +308,10 @@ def test_circuit_breaker_opens_then_half_opens(flaky, make_runtime, serve):
         assert int(only.headers["Retry-After"]) >= 1
 
         # After the cool-down one trial goes through; it fails, so the breaker reopens.
-        time.sleep(0.6)
+        deadline = time.monotonic() + 60
+        while runtime.breakers.state("flaky-broken") == "open":
+            assert time.monotonic() < deadline, "the breaker never half-opened"
+            time.sleep(0.05)
         trial = orchestrate(client, model_id=candidates).json()["orchestration"]["attempts"]
         assert trial[0]["outcome"] == "error"
         assert flaky.CALLS["flaky-broken"] == 3
@@ -508,7 +520,7 @@ tags = {{ accuracy = 0.80, cost = 1, latency_ms = 1 }}
 
         # The failing models rank first by every tag; the real classifiers answer.
         body = orchestrate(
-            client, task_type="tensor", inputs=x, strategy="cost", timeout_ms=300
+            client, task_type="tensor", inputs=x, strategy="cost", timeout_ms=HANG_TIMEOUT_MS
         ).json()
         assert body["model_id"] == "soft"
         assert {a["model_id"] for a in body["orchestration"]["attempts"][:-1]} <= {
@@ -553,27 +565,32 @@ def test_through_a_real_server(altlas_server):
 
 
 def test_performance_routes_around_a_busy_model(fixture_plugins, make_runtime, serve):
-    import altlas_fixture_echo  # noqa: F401 - the echo plugin's models take one call at once
+    import altlas_fixture_echo as echo  # its models take one call at once
 
+    echo.HELD.clear()
+    echo.RELEASE.clear()
     runtime = make_runtime(ALTLAS_LOAD_PLUGINS="fixture-echo", RESPONSE_CACHE="none")
     with serve(runtime) as client, ThreadPoolExecutor(2) as pool:
         for model_id in ("echo-1", "echo-2"):
             assert client.post(f"/api/models/{model_id}/load").status_code == 200
-        # echo-1: one call running, one queued behind it.
+        # echo-1: one call running (held until released below), one queued behind it.
         busy = [
             pool.submit(
-                client.post, "/api/inference/", json={"model_id": "echo-1", "inputs": "sleep:1"}
+                client.post, "/api/inference/", json={"model_id": "echo-1", "inputs": "hold"}
             )
             for _ in range(2)
         ]
         lanes = runtime.inference.scheduler.lanes
-        deadline = time.monotonic() + 10
-        while not ("echo-1" in lanes and lanes["echo-1"].queued == 1):
+        deadline = time.monotonic() + 60
+        while not ("echo-1" in lanes and lanes["echo-1"].queued == 1 and echo.HELD.is_set()):
             assert time.monotonic() < deadline, "echo-1 never got busy"
             time.sleep(0.01)
-        body = orchestrate(
-            client, task_type="reverse-text", inputs="abc", strategy="performance"
-        ).json()
+        try:
+            body = orchestrate(
+                client, task_type="reverse-text", inputs="abc", strategy="performance"
+            ).json()
+        finally:
+            echo.RELEASE.set()
         assert body["model_id"] == "echo-2" and body["outputs"] == {"text": "cba"}
         reasons = {r["model_id"]: r["reason"] for r in body["orchestration"]["ranking"]}
         assert "behind 1 running, 1 queued" in reasons["echo-1"]

@@ -4,6 +4,8 @@ frees its slot (queued: dropped; running: cancelled between batches)."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -90,12 +92,12 @@ def test_a_full_queue_is_a_fast_503_and_the_refused_call_never_runs(one_slot):
         before = runs(client)
         first, first_result = in_background(lambda: post(client, LONG))
         wait_for(client, "altlas_in_flight", 1, model=MODEL)
-        second, second_result = in_background(lambda: post(client, LONG))
+        # Queued behind it (short: it only has to wait its turn).
+        second, second_result = in_background(lambda: post(client, ["second"]))
         wait_for(client, "altlas_queue_depth", 1, model=MODEL)
 
-        started = time.monotonic()
+        # Refused at once, while the first still runs: not after a wait.
         refused = post(client, ["one more"])
-        assert time.monotonic() - started < 1.0
         assert refused.status_code == 503
         assert int(refused.headers["Retry-After"]) >= 1
         error = refused.json()["error"]
@@ -112,6 +114,8 @@ def test_a_full_queue_is_a_fast_503_and_the_refused_call_never_runs(one_slot):
 
 
 def test_a_wait_that_runs_out_is_a_503_and_never_runs_later(one_slot):
+    # The wait runs out well before LONG ends, on a busy machine too (where LONG only
+    # takes longer); the wait is checked to have lasted, never to have been short.
     with one_slot(QUEUE_TIMEOUT="0.3") as client:
         assert post(client, ["warm up"]).is_success
         before = runs(client)
@@ -119,38 +123,49 @@ def test_a_wait_that_runs_out_is_a_503_and_never_runs_later(one_slot):
         wait_for(client, "altlas_in_flight", 1, model=MODEL)
         started = time.monotonic()
         waited = post(client, ["short"])
-        elapsed = time.monotonic() - started
-        assert waited.status_code == 503 and 0.25 <= elapsed < 1.5
+        assert waited.status_code == 503 and time.monotonic() - started >= 0.25
         assert "QUEUE_TIMEOUT" in waited.json()["error"]["message"]
         first.join()
         assert first_result["response"].status_code == 200
-        time.sleep(0.2)
-        assert runs(client) == before + 1
+        # A request sent now runs after anything still queued: once it has run, the
+        # refused one is known never to run.
+        assert post(client, ["later"]).is_success
+        assert runs(client) == before + 2
+
+
+def abandoned_post(client: httpx.Client, texts: list[str]) -> socket.socket:
+    """POST ``texts`` on a raw connection and return it: the client leaves when the
+    test closes it, at a moment chosen by the server's state rather than by a timeout."""
+    url = client.base_url
+    payload = json.dumps({"model_id": MODEL, "inputs": texts}).encode()
+    connection = socket.create_connection((url.host, url.port))
+    head = (
+        f"POST /api/inference/ HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    connection.sendall(head.encode() + payload)
+    return connection
 
 
 def test_a_client_that_disconnects_frees_its_slot(one_slot):
     with one_slot() as client:
         assert post(client, ["warm up"]).is_success
-        full = post(client, LONG).json()["timing"]["inference_ms"]
         before = runs(client)
 
-        # Running: the client gives up after 0.3 s; the server cancels between batches.
-        running, running_result = in_background(lambda: post(client, LONG, timeout=0.3))
+        # Running: its client leaves; the server cancels it between batches.
+        running = abandoned_post(client, LONG)
         wait_for(client, "altlas_in_flight", 1, model=MODEL)
-        # Queued behind it: also gives up, and is dropped from the queue.
-        queued, queued_result = in_background(lambda: post(client, LONG, timeout=0.3))
-        running.join()
-        queued.join()
-        assert isinstance(running_result["error"], httpx.TimeoutException)
-        assert isinstance(queued_result["error"], httpx.TimeoutException)
+        # Queued behind it: its client leaves too, and it is dropped from the queue.
+        queued = abandoned_post(client, LONG)
+        wait_for(client, "altlas_queue_depth", 1, model=MODEL)
+        queued.close()
+        wait_for(client, "altlas_queue_depth", 0, model=MODEL)
+        running.close()
+        wait_for(client, "altlas_in_flight", 0, model=MODEL)
 
-        started = time.monotonic()
         after = post(client, ["next"])
         assert after.status_code == 200
-        # The slot came back long before the abandoned request would have finished.
-        assert (time.monotonic() - started) * 1000 < full
         wait_for(client, "altlas_in_flight", 0, model=MODEL)
-        metrics = client.get("/metrics").text
-        assert sample(metrics, "altlas_requests_total", route="/api/inference/", status="499") == 2
+        wait_for(client, "altlas_requests_total", 2, route="/api/inference/", status="499")
         # Only "next" completed: the cancelled call stopped, the queued one never ran.
         assert runs(client) == before + 1
