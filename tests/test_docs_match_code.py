@@ -217,12 +217,12 @@ def test_the_stated_plugin_order_is_the_order_the_core_calls_them(fixture_plugin
     registry = collect_registrations(plugins)
     owners = list(dict.fromkeys(owned.plugin for owned in registry.catalog.values()))
     assert owners == [
-        "early",  # tryfirst
+        "early",  # tryfirst, loaded after the built-in example catalog...
+        "altlas.default_plugins.example_catalog",  # ...which is tryfirst too
         "two",  # then the plugin loaded last back to the first...
         "one",
-        "fixture-echo",  # ...the entry points in reverse name order...
+        "fixture-echo",  # ...the entry points in reverse name order
         "fixture-batch",
-        "altlas.default_plugins.example_catalog",  # ...then the built-ins
         "late",  # trylast
     ]
     steps = [

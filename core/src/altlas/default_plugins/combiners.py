@@ -129,7 +129,9 @@ def _normalized(text: str) -> str:
     return " ".join(text.casefold().split()).rstrip(".!?,;: ")
 
 
-@hookimpl
+# tryfirst: the core's combiners stay each task's default when a plugin adds another
+# for the same task (it is still there by name); a plugin's own tryfirst goes first.
+@hookimpl(tryfirst=True)
 def register_combiners(register: Callable[[Combiner], None]) -> None:
     register(MeanEmbedding())
     register(LabelVote())

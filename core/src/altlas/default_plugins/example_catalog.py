@@ -40,7 +40,9 @@ EXAMPLE_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-@hookimpl
+# tryfirst: the design document's example entries lead the catalog, whatever plugins
+# are installed, so listings and selection ties do not change when one is added.
+@hookimpl(tryfirst=True)
 def register_catalog_entries(register: Callable[[ModelSpec], None]) -> None:
     for spec in EXAMPLE_MODELS:
         register(spec)
