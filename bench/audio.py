@@ -19,6 +19,11 @@ faster). Raw and API take turns over ``--rounds`` rounds; each figure is a media
 each ratio (raw RTF / API RTF: the API's speed as a share of the raw call's) the median
 of the rounds' ratios. The aim is 0.95x or better. Numbers from a shared machine move by
 a few percent from run to run.
+
+Every API figure includes the model's run: the server runs with ``RESPONSE_CACHE=none``
+(the same recording and paragraph sent again would otherwise be cache hits), and its
+``/metrics`` are checked to count no cache hit and a model run per ``/api`` request; the
+benchmark stops with an error otherwise. Cache hits are ``bench/cache.py``'s subject.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from model_path import Counters, check_counters, counters
 from servers import running, uvicorn_command
 
 #: The aim: the API at 0.95x the raw library's speed or better.
@@ -132,6 +138,9 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "ALTLAS_CONFIG": str(config),
             "ALTLAS_LOAD_PLUGINS": "whisper,piper",
+            # The same audio and text again and again: without this, the API figures
+            # would be cache hits.
+            "RESPONSE_CACHE": "none",
         }
         with server(env) as base, httpx.Client(base_url=base, timeout=300) as client:
             for model_id in ("whisper-base", "piper-en-us-joe-medium"):
@@ -212,6 +221,14 @@ def main() -> None:
                 },
                 args.rounds,
             )
+            # Each /api contender ran once per round and once to warm up (the /v1 ones
+            # may count too): nothing may have come from a cache.
+            for figure, model_id in (
+                ("speech-to-text", "whisper-base"),
+                ("text-to-speech", "piper-en-us-joe-medium"),
+            ):
+                ran = counters(base, model_id)
+                check_counters(figure, Counters(0, 0), ran, args.rounds + 1)
 
 
 if __name__ == "__main__":

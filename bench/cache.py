@@ -14,6 +14,12 @@ and with ``disk`` (altlas-diskcache):
    ``"cache": false`` (the same request, the model run every time).
 
 Aim: a hit under 1 ms p50 server-side (``timing.total_ms``). Ratios are hit / miss.
+
+Every miss (and every ``"cache": false`` request) is checked to have run the model
+(``from_cache`` false, ``timing.inference_ms`` above 0; under load, the server's
+``/metrics``: no cache hit, a model run per request) and every hit to be one
+(``from_cache`` true; under load, a cache hit per request): the benchmark stops with an
+error when a figure does not measure what its label says.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import make_generator
+from model_path import check_cache_hit, check_counters, check_response, counters
 from servers import running, uvicorn_command
 
 MINILM = "all-minilm-l6-v2"
@@ -72,13 +79,20 @@ async def in_process(cache: str, root: Path, count: int) -> dict[str, float]:
         await runtime.models.load_model(MINILM)
         service = runtime.inference
 
-        async def series(make: Callable[[int], InferenceRequest]) -> tuple[list, list]:
+        async def series(
+            make: Callable[[int], InferenceRequest], figure: str, hit: bool
+        ) -> tuple[list, list]:
             wall, total = [], []
             for n in range(count):
                 started = time.perf_counter()
                 response = await service.run_inference(make(n))
                 wall.append((time.perf_counter() - started) * 1000)
                 total.append(response.timing.total_ms)
+                answer = {
+                    "from_cache": response.from_cache,
+                    "timing": {"inference_ms": response.timing.inference_ms},
+                }
+                (check_cache_hit if hit else check_response)(figure, answer)
             return wall, total
 
         def miss(n: int) -> InferenceRequest:
@@ -87,10 +101,13 @@ async def in_process(cache: str, root: Path, count: int) -> dict[str, float]:
         def hit(n: int) -> InferenceRequest:
             return InferenceRequest(model_id=MINILM, inputs=TEXT)
 
-        await series(miss)  # warm-up (and a first entry for the hits)
-        miss_wall, miss_total = await series(lambda n: miss(n + count))
-        await service.run_inference(hit(0))
-        hit_wall, hit_total = await series(hit)
+        figure = f"in-process {cache}"
+        await series(miss, f"{figure}, miss", hit=False)  # warm-up
+        miss_wall, miss_total = await series(
+            lambda n: miss(n + count), f"{figure}, miss", hit=False
+        )
+        await service.run_inference(hit(0))  # stores the entry the hits read
+        hit_wall, hit_total = await series(hit, f"{figure}, hit", hit=True)
     finally:
         await runtime.stop()
     return {
@@ -112,7 +129,9 @@ def over_http(cache: str, root: Path, count: int, seconds: float) -> dict[str, f
         with httpx.Client(timeout=60) as client:
             client.post(f"{server.url}/api/models/{MINILM}/load").raise_for_status()
 
-            def series(bodies: list[bytes]) -> tuple[list[float], list[float]]:
+            def series(
+                bodies: list[bytes], figure: str, hit: bool
+            ) -> tuple[list[float], list[float]]:
                 wall, total = [], []
                 for body in bodies:
                     sent = time.perf_counter()
@@ -121,15 +140,20 @@ def over_http(cache: str, root: Path, count: int, seconds: float) -> dict[str, f
                     )
                     wall.append((time.perf_counter() - sent) * 1000)
                     response.raise_for_status()
-                    total.append(response.json()["timing"]["total_ms"])
+                    answer = response.json()
+                    (check_cache_hit if hit else check_response)(figure, answer)
+                    total.append(answer["timing"]["total_ms"])
                 return wall, total
 
             def body(text: str, **extra: Any) -> bytes:
                 return json.dumps({"model_id": MINILM, "inputs": text, **extra}).encode()
 
-            series([body(f"{TEXT} warm-up {n}") for n in range(20)])
-            miss_wall, miss_total = series([body(f"{TEXT} ({n})") for n in range(count)])
-            hit_wall, hit_total = series([body(TEXT)] * (count + 1))
+            figure = f"http {cache}"
+            misses = [body(f"{TEXT} ({n})") for n in range(count)]
+            series([body(f"{TEXT} warm-up {n}") for n in range(20)], f"{figure}, miss", False)
+            miss_wall, miss_total = series(misses, f"{figure}, miss", hit=False)
+            series([body(TEXT)], f"{figure}, miss", hit=False)  # stores the entry
+            hit_wall, hit_total = series([body(TEXT)] * (count + 1), f"{figure}, hit", True)
         figures.update(
             miss_wall_ms=p50(miss_wall),
             hit_wall_ms=p50(hit_wall[1:]),
@@ -137,8 +161,13 @@ def over_http(cache: str, root: Path, count: int, seconds: float) -> dict[str, f
             hit_total_ms=p50(hit_total[1:]),
         )
         generator = make_generator("auto")
+        before = counters(server.url, MINILM)
         uncached = generator.run(url, body(TEXT, cache=False), 8, seconds)
+        after = counters(server.url, MINILM)
+        check_counters(f"{figure}, cache: false", before, after, uncached.requests)
         hits = generator.run(url, body(TEXT), 8, seconds)
+        if counters(server.url, MINILM).cache_hits - after.cache_hits < hits.requests:
+            sys.exit(f"cache.py: '{figure}, hits' under load were not all cache hits")
         figures.update(
             uncached_rps=uncached.requests_per_s,
             hit_rps=hits.requests_per_s,

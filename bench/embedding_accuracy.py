@@ -5,7 +5,10 @@ The figures behind the ``accuracy`` and ``latency_ms`` tags of ``all-minilm-l6-v
 below has one paraphrase among 65 candidates (the 40 paraphrases and 25 sentences that
 share its words but not its meaning); accuracy is the share of sentences whose nearest
 candidate (cosine) is their own paraphrase. Latency: the median of 50 in-process calls
-of 3 sentences.
+of 3 sentences, each with ``cache=False`` (and no response cache at all): the same three
+sentences again would otherwise be cache hits. Each response is checked to have run the
+model (``from_cache`` false, ``timing.inference_ms`` above 0); the run stops with an
+error otherwise.
 
     python bench/embedding_accuracy.py
 """
@@ -16,6 +19,8 @@ import asyncio
 import statistics
 import tempfile
 import time
+
+from model_path import check_response
 
 from altlas.config import Settings
 from altlas.runtime import Runtime
@@ -117,10 +122,13 @@ async def measure(runtime: Runtime, model_id: str) -> tuple[float, float]:
     times = []
     for _ in range(50):
         started = time.perf_counter()
-        await service.run_inference(
+        response = await service.run_inference(
             InferenceRequest(model_id=model_id, inputs=queries[:3], cache=False)
         )
         times.append((time.perf_counter() - started) * 1000)
+        answer = {"from_cache": response.from_cache, "timing": {"inference_ms": 0.0}}
+        answer["timing"]["inference_ms"] = response.timing.inference_ms
+        check_response(f"{model_id} latency", answer)
     return hits / len(PAIRS), statistics.median(times)
 
 

@@ -6,6 +6,12 @@ Calls each ASGI app directly with the zero-cost request and prints wall and CPU 
 per request: altlas as served, altlas with an executor that calls the backend inline
 instead of in a worker thread (what the thread hop costs), and the two peers of
 ``overhead.py``. CPU time counts every thread of the process.
+
+The request carries ``"cache": false``, as ``overhead.py``'s do: the same request again
+would otherwise be a response-cache hit, which never reaches the backend. altlas's
+answers are checked to have run the backend (``from_cache`` false,
+``timing.inference_ms`` above 0) before and after the timed calls; the benchmark stops
+with an error otherwise.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from typing import Any, TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 
+from model_path import check_response
 from overhead import TEXT, ZERO, install_zero_plugin
 
 T = TypeVar("T")
-BODY = json.dumps({"model_id": ZERO, "inputs": TEXT}).encode()
+BODY = json.dumps({"model_id": ZERO, "inputs": TEXT, "cache": False}).encode()
 
 
 def _scope() -> dict[str, Any]:
@@ -51,10 +58,12 @@ def _scope() -> dict[str, Any]:
     }
 
 
-async def call(app: Any) -> None:
-    """One request, as a server would make it; the connection stays open afterwards."""
+async def call(app: Any) -> bytes:
+    """One request, as a server would make it; the connection stays open afterwards.
+    Returns the response body."""
     delivered = False
     status = 0
+    body = b""
 
     async def receive() -> dict[str, Any]:
         nonlocal delivered
@@ -65,13 +74,16 @@ async def call(app: Any) -> None:
         raise AssertionError("unreachable")
 
     async def send(message: dict[str, Any]) -> None:
-        nonlocal status
+        nonlocal status, body
         if message["type"] == "http.response.start":
             status = message["status"]
+        elif message["type"] == "http.response.body":
+            body += message.get("body", b"")
 
     await app(_scope(), receive, send)
     if status != 200:
         raise RuntimeError(f"the app answered {status}")
+    return body
 
 
 async def started(app: Any) -> asyncio.Future[None]:
@@ -153,8 +165,12 @@ async def main(requests: int) -> None:
     print(f"{'':34}{'wall us':>10}{'cpu us':>10}{'wall us':>10}{'cpu us':>10}")
     print(f"{'':34}{'c=1':>20}{'c=16':>20}")
     for name, app in apps.items():
+        if name.startswith("altlas"):
+            check_response(name, json.loads(await call(app)))
         one = await per_request(app, requests, 1)
         many = await per_request(app, requests, 16)
+        if name.startswith("altlas"):
+            check_response(name, json.loads(await call(app)))
         print(f"{name:34}{one[0]:10.1f}{one[1]:10.1f}{many[0]:10.1f}{many[1]:10.1f}", flush=True)
 
 

@@ -14,7 +14,11 @@ Contenders:
   streamed. At concurrency 4, four threads share the one ``Llama`` behind a lock (a
   llama.cpp context is not thread-safe): what a program without a server does.
 - ``altlas``: ``POST /v1/chat/completions`` on ``uvicorn altlas.main:app``, plain and
-  streamed (``stream: true``, server-sent events).
+  streamed (``stream: true``, server-sent events), with ``RESPONSE_CACHE=none``: greedy
+  plain chats are cacheable, and the response cache (on by default) would answer every
+  repeat of the question without generating. The server's ``/metrics`` are checked
+  around every batch (no cache hit; a model run per plain request), and the run stops
+  with an error otherwise.
 - ``llama_cpp.server``: ``python -m llama_cpp.server``, the same requests (it needs the
   ``llama-cpp-python[server]`` extras: fastapi, sse-starlette, starlette-context,
   pydantic-settings).
@@ -25,6 +29,10 @@ Each mode compares with the same mode: plain with plain, streamed with streamed.
 alternate the contenders, and ratios are the medians of per-round ratios, so a change in
 the machine's load hits every side alike. Aim: altlas at 0.95x raw tokens/s or
 more at concurrency 1.
+
+Apart, on a line of its own and in no ratio: the same plain request answered from the
+response cache of a second altlas server with the default cache (``--no-cache-hit``
+skips it): its latency, for what a repeated greedy chat costs when nothing is generated.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from model_path import check_counters, counters
 from servers import running, uvicorn_command
 
 MODEL_ID = "smollm2-135m-instruct"
@@ -131,6 +140,7 @@ class OpenAIServer:
     """Any server with OpenAI's ``/v1/chat/completions``."""
 
     def __init__(self, url: str, model: str, max_tokens: int) -> None:
+        self.url = url
         self.client = httpx.Client(base_url=url, timeout=600)
         self.model = model
         self.max_tokens = max_tokens
@@ -169,7 +179,10 @@ class OpenAIServer:
 
 
 @contextmanager
-def altlas_server(threads: int, root: Path) -> Iterator[str]:
+def altlas_server(threads: int, root: Path, cache: str = "none") -> Iterator[str]:
+    """altlas serving the GGUF; ``cache`` is its RESPONSE_CACHE (``none``: every request
+    generates)."""
+    root.mkdir(parents=True, exist_ok=True)
     config = root / "altlas.toml"
     # The packaged entry with the bench's thread count; everything else as shipped.
     config.write_text(
@@ -184,6 +197,7 @@ def altlas_server(threads: int, root: Path) -> Iterator[str]:
         "ALTLAS_LOAD_PLUGINS": "llama-cpp",
         "USE_GPU": "false",
         "LOG_LEVEL": "WARNING",
+        "RESPONSE_CACHE": cache,
     }
     with running(uvicorn_command("altlas.main:app"), env) as server:
         httpx.post(f"{server.url}/api/models/{MODEL_ID}/load", timeout=120).raise_for_status()
@@ -217,12 +231,44 @@ def batch(request: Callable[[], Reply], concurrency: int, count: int) -> Batch:
 
 
 def measure(
-    name: str, request: Callable[[bool], Reply], stream: bool, concurrency: int, count: int
+    name: str,
+    request: Callable[[bool], Reply],
+    stream: bool,
+    concurrency: int,
+    count: int,
+    altlas_url: str | None = None,
 ) -> Batch:
+    """``count`` requests at ``concurrency``; with ``altlas_url``, the altlas server's
+    metrics must show that each generated (no cache hit, a model run per plain request)."""
+    before = counters(altlas_url, MODEL_ID) if altlas_url else None
     try:
-        return batch(lambda: request(stream), concurrency, count)
+        measured = batch(lambda: request(stream), concurrency, count)
     except (AssertionError, httpx.HTTPError) as error:
         sys.exit(f"{name} (stream={stream}, concurrency {concurrency}) failed: {error!r}")
+    if altlas_url and before is not None:
+        figure = f"{name} ({'streamed' if stream else 'plain'}), concurrency {concurrency}"
+        # Streamed calls are not counted in the duration histogram: only no hits for them.
+        runs = None if stream else count
+        check_counters(figure, before, counters(altlas_url, MODEL_ID), runs)
+    return measured
+
+
+def cache_hits(threads: int, root: Path, max_tokens: int, count: int) -> list[float]:
+    """Milliseconds of ``count`` plain requests answered from the response cache of an
+    altlas server with the default cache (the first request, which generates, stores)."""
+    with altlas_server(threads, root, cache="memory") as url:
+        server = OpenAIServer(url, MODEL_ID, max_tokens)
+        server.request(False)
+        before = counters(url, MODEL_ID)
+        times = [server.request(False).total_s * 1000 for _ in range(count)]
+        after = counters(url, MODEL_ID)
+    if after.cache_hits - before.cache_hits != count or after.runs != before.runs:
+        sys.exit(
+            f"{Path(sys.argv[0]).name}: 'altlas (plain, cache hit)' is meant to measure cache "
+            f"hits, but the server counted {after.cache_hits - before.cache_hits:.0f} hits and "
+            f"{after.runs - before.runs:.0f} model runs for {count} requests"
+        )
+    return times
 
 
 def main() -> None:
@@ -234,6 +280,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-peer", action="store_true", help="skip llama_cpp.server")
+    parser.add_argument(
+        "--no-cache-hit", action="store_true", help="skip the cache-hit line (a second server)"
+    )
     args = parser.parse_args()
     path = gguf_path()
     peer_ok = not args.no_peer and importlib.util.find_spec("sse_starlette") is not None
@@ -245,7 +294,9 @@ def main() -> None:
         raw = Raw(path, args.threads, args.max_tokens)
         contenders: dict[str, Callable[[bool], Reply]] = {"raw": raw.request}
         altlas = OpenAIServer(
-            stack.enter_context(altlas_server(args.threads, root)), MODEL_ID, args.max_tokens
+            stack.enter_context(altlas_server(args.threads, root / "altlas")),
+            MODEL_ID,
+            args.max_tokens,
         )
         contenders["altlas"] = altlas.request
         if peer_ok:
@@ -265,16 +316,27 @@ def main() -> None:
                 count = max(concurrency, 2)
                 for stream in (False, True):
                     for name, request in contenders.items():
-                        measured = measure(name, request, stream, concurrency, count)
+                        url = altlas.url if name == "altlas" else None
+                        measured = measure(name, request, stream, concurrency, count, url)
                         results.setdefault((name, stream, concurrency), []).append(measured)
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+    hits = None
+    if not args.no_cache_hit:
+        with tempfile.TemporaryDirectory() as folder:
+            hits = cache_hits(args.threads, Path(folder), args.max_tokens, 2 * args.rounds)
     report(results, args)
+    if hits:
+        print(
+            f"\naltlas (plain, cache hit: the same request again, nothing generated, in no "
+            f"ratio): {statistics.median(hits):.1f} ms p50 over {len(hits)} requests"
+        )
 
 
 def report(results: dict[tuple[str, bool, int], list[Batch]], args: argparse.Namespace) -> None:
     print(
         f"\nSmolLM2-135M-Instruct Q4_1, chat, greedy, {args.max_tokens} tokens per reply, "
-        f"n_threads {args.threads}, n_ctx 2048, {args.rounds} rounds (medians)\n"
+        f"n_threads {args.threads}, n_ctx 2048, {args.rounds} rounds (medians); altlas with "
+        "RESPONSE_CACHE=none: every reply generated\n"
     )
     print(f"{'contender':<34}{'conc':>5}{'tok/s':>9}{'TTFT ms':>10}{'vs raw':>9}{'vs peer':>9}")
     aims = []

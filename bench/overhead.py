@@ -10,6 +10,14 @@
    started the same way (uvicorn, a process of its own) and driven by the same load
    generator.
 
+Every request of these figures carries ``"cache": false``: the response cache (on by
+default) would otherwise answer the repeated text, and the figures would measure cache
+hits. Each response is checked to have run the model (``from_cache`` false,
+``timing.inference_ms`` above 0), and the server's ``/metrics`` to have counted no cache
+hit and a model run per request under load: the run stops with an error otherwise. A
+cache hit (the same MiniLM request without ``"cache": false``) is measured apart and
+printed on a line of its own.
+
 The server-side overhead is ``timing.total_ms - timing.inference_ms`` of each response:
 the handler's time around the backend call (selection, decoding, load checks, queueing,
 encoding the output); the hop to the worker thread is inside ``inference_ms``.
@@ -41,6 +49,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Load, make_generator, percentile
+from model_path import check_cache_hit, check_counters, check_response, counters
 from servers import Server, running, uvicorn_command
 
 BENCH = Path(__file__).resolve().parent
@@ -156,7 +165,17 @@ class Timings:
     inference: list[float]
 
 
-def requests_in_a_row(client: httpx.Client, url: str, body: bytes, count: int) -> Timings:
+def requests_in_a_row(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    count: int,
+    *,
+    model_run: str | None = None,
+    cache_hit: str | None = None,
+) -> Timings:
+    """``count`` requests one after another. ``model_run`` (a figure's name): each
+    response must have run the model; ``cache_hit``: each must be a cache hit."""
     headers = {"content-type": "application/json"}
     timings = Timings([], [], [])
     for _ in range(count):
@@ -165,7 +184,12 @@ def requests_in_a_row(client: httpx.Client, url: str, body: bytes, count: int) -
         elapsed = (time.perf_counter() - sent) * 1000
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}: {response.text}")
-        timing = response.json()["timing"]
+        answer = response.json()
+        if model_run is not None:
+            check_response(model_run, answer)
+        if cache_hit is not None:
+            check_cache_hit(cache_hit, answer)
+        timing = answer["timing"]
         timings.wall.append(elapsed)
         timings.overhead.append(timing["total_ms"] - timing["inference_ms"])
         timings.inference.append(timing["inference_ms"])
@@ -193,24 +217,33 @@ def measure_minilm(
     embed: Callable[[list[str]], Any], base: str, generator: Any, args: argparse.Namespace
 ) -> dict[str, Any]:
     url = f"{base}/api/inference/"
-    body = json.dumps({"model_id": MINILM, "inputs": TEXT}).encode()
+    body = json.dumps({"model_id": MINILM, "inputs": TEXT, "cache": False}).encode()
+    cached_body = json.dumps({"model_id": MINILM, "inputs": TEXT}).encode()
     route = Timings([], [], [])
     raw: list[float] = []
+    figure = "MiniLM route (cache off)"
     with httpx.Client(timeout=60) as client:
-        requests_in_a_row(client, url, body, 20)
+        requests_in_a_row(client, url, body, 20, model_run=figure)
         raw_calls(embed, 20)
         for _ in range(args.rounds * 2):
             raw += raw_calls(embed, 50)
-            block = requests_in_a_row(client, url, body, 50)
+            block = requests_in_a_row(client, url, body, 50, model_run=figure)
             route.wall += block.wall
             route.overhead += block.overhead
             route.inference += block.inference
+        # Cache hits, apart: the same request with the cache on, stored by the first.
+        requests_in_a_row(client, url, cached_body, 1)
+        hits = requests_in_a_row(
+            client, url, cached_body, 50 * args.rounds, cache_hit="MiniLM route, cache hit"
+        )
     throughput = {}
     for connections in CONCURRENCY:
         figures = alternate(
             {
                 "raw": lambda c=connections: raw_throughput(embed, c, args.seconds),
-                "route": lambda c=connections: _rps(generator, url, body, c, args.seconds),
+                "route": lambda c=connections: _rps(
+                    generator, url, body, c, args.seconds, (base, MINILM, figure)
+                ),
             },
             args.rounds,
         )
@@ -224,12 +257,30 @@ def measure_minilm(
         "end_to_end": Latency.of(route.wall),
         "inference": Latency.of(route.inference),
         "overhead": Latency.of(route.overhead),
+        # A hit's inference_ms is 0: its overhead is its whole server-side total_ms.
+        "cache_hit": Latency.of(hits.wall),
+        "cache_hit_server": Latency.of(hits.overhead),
         "throughput": throughput,
     }
 
 
-def _rps(generator: Any, url: str, body: bytes, connections: int, seconds: float) -> float:
-    return _checked(generator.run(url, body, connections, seconds), url).requests_per_s
+def _rps(
+    generator: Any,
+    url: str,
+    body: bytes,
+    connections: int,
+    seconds: float,
+    model: tuple[str, str, str],
+) -> float:
+    """Requests/s of one load run; ``model`` (server URL, model id, figure): the
+    server must have run the model for every request, none from its cache."""
+    base, model_id, figure = model
+    before = counters(base, model_id)
+    load = _checked(generator.run(url, body, connections, seconds), url)
+    check_counters(
+        f"{figure}, concurrency {connections}", before, counters(base, model_id), load.requests
+    )
+    return load.requests_per_s
 
 
 def _checked(load: Load, url: str) -> Load:
@@ -242,12 +293,15 @@ def measure_zero(servers: dict[str, Server], generator: Any, args: argparse.Name
     """Requests/s and latency of each server under load, and the server's CPU time per
     request: the capacity of one core, which other work on the machine moves far less
     than it moves requests/s."""
-    body = json.dumps({"model_id": ZERO, "inputs": TEXT}).encode()
+    body = json.dumps({"model_id": ZERO, "inputs": TEXT, "cache": False}).encode()
     urls = {name: f"{server.url}/api/inference/" for name, server in servers.items()}
+    figure = "zero-cost route (cache off)"
     with httpx.Client(timeout=60) as client:
-        for url in urls.values():
-            requests_in_a_row(client, url, body, 200)
-        overhead = requests_in_a_row(client, urls[ALTLAS], body, args.samples).overhead
+        for name, url in urls.items():
+            requests_in_a_row(client, url, body, 200, model_run=figure if name == ALTLAS else None)
+        overhead = requests_in_a_row(
+            client, urls[ALTLAS], body, args.samples, model_run=figure
+        ).overhead
     loads: dict[int, dict[str, list[Load]]] = {}
     cpu_us: dict[int, dict[str, list[float]]] = {}
     for connections in CONCURRENCY:
@@ -255,9 +309,15 @@ def measure_zero(servers: dict[str, Server], generator: Any, args: argparse.Name
         cpu_us[connections] = {name: [] for name in urls}
         for _ in range(args.rounds):
             for name, url in urls.items():
+                runs = counters(servers[name].url, ZERO) if name == ALTLAS else None
                 before = servers[name].cpu_seconds()
                 load = _checked(generator.run(url, body, connections, args.seconds), url)
                 used = servers[name].cpu_seconds() - before
+                if runs is not None:
+                    after = counters(servers[name].url, ZERO)
+                    check_counters(
+                        f"{figure}, concurrency {connections}", runs, after, load.requests
+                    )
                 loads[connections][name].append(load)
                 cpu_us[connections][name].append(used / load.requests * 1e6)
     return {"overhead": Latency.of(overhead), "loads": loads, "cpu_us": cpu_us}
@@ -294,7 +354,7 @@ def report(results: dict[str, Any]) -> list[str]:
         f"{results['seconds']} s per figure; {os.cpu_count()} CPUs, load average "
         f"{results['load_average']:.1f} at the start",
         "",
-        "MiniLM embedding of one text: the route against the raw onnxruntime call",
+        "MiniLM embedding of one text, cache off: the route against the raw onnxruntime call",
         row("", "p50 ms", "p99 ms", "p50 ratio", "p99 ratio"),
         row("raw onnxruntime, in-process", f"{raw.p50:.3f}", f"{raw.p99:.3f}", "1.00", "1.00"),
         row(
@@ -307,6 +367,10 @@ def report(results: dict[str, Any]) -> list[str]:
         row("route, inference_ms (backend)", *_pair(minilm["inference"]), "", ""),
         row("route, server-side overhead", *_pair(minilm["overhead"]), "", ""),
         "",
+        "Cache hits (the same request with the cache on: no model run, not in the ratios)",
+        row("route, cache hit, end to end (client)", *_pair(minilm["cache_hit"]), "", ""),
+        row("route, cache hit, server-side total_ms", *_pair(minilm["cache_hit_server"]), "", ""),
+        "",
         row("requests/s", *(f"c={c}" for c in CONCURRENCY)),
         row(
             "raw onnxruntime, threads", *(f"{t['raw']:.1f}" for t in minilm["throughput"].values())
@@ -314,7 +378,7 @@ def report(results: dict[str, Any]) -> list[str]:
         row("route", *(f"{t['route']:.1f}" for t in minilm["throughput"].values())),
         row("route / raw", *(f"{t['ratio']:.2f}x" for t in minilm["throughput"].values())),
         "",
-        "Zero-cost backend: the route against peers answering the same request shape",
+        "Zero-cost backend, cache off: the route against peers answering the same request shape",
         row("requests/s", *(f"c={c}" for c in CONCURRENCY)),
         *(row(name, *(f"{rps(name, c):.0f}" for c in CONCURRENCY)) for name in names),
         *(

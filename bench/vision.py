@@ -19,6 +19,12 @@ the ratio API / raw the median of the rounds' ratios. The aim at batch 1 is 0.95
 better. The
 server's own share of each request (``timing.total_ms - timing.inference_ms``) is
 printed too. Numbers from a shared machine move by a few percent from run to run.
+
+Every API figure includes the model's run: the server runs with ``RESPONSE_CACHE=none``
+(the same image sent again would otherwise be a cache hit), every response is checked
+to have run the model (``from_cache`` false, ``timing.inference_ms`` above 0) and the
+server's ``/metrics`` to have counted a run per image and no cache hit; the benchmark
+stops with an error otherwise. Cache hits are ``bench/cache.py``'s subject.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from model_path import check_counters, check_response, counters
 from PIL import Image, ImageDraw, ImageOps
 from servers import running, uvicorn_command
 
@@ -218,9 +225,12 @@ def measure(case: Case, client: httpx.Client, images: int, batch: int) -> dict[s
     image = case.image()
     raw = case.raw()
     client.post(f"/api/models/{case.model_id}/load").raise_for_status()
+    before = counters(str(client.base_url), case.model_id)
     overheads: list[float] = []
+    sent = 0
 
     def api_one() -> None:
+        nonlocal sent
         body = _checked(
             client.post(
                 f"/api/vision/{case.route}",
@@ -228,15 +238,21 @@ def measure(case: Case, client: httpx.Client, images: int, batch: int) -> dict[s
                 data={"model_id": case.model_id},
             )
         )
+        check_response(f"{case.name}, batch 1", body)
+        sent += 1
         overheads.append(body["timing"]["total_ms"] - body["timing"]["inference_ms"])
 
     encoded = base64.b64encode(image).decode()
     batch_body = {"requests": [{"model_id": case.model_id, "inputs": {"image": encoded}}] * batch}
 
     def api_batch() -> None:
+        nonlocal sent
         results = _checked(client.post("/api/inference/batch", json=batch_body))["results"]
         if any("error" in result for result in results):
             raise RuntimeError(f"a batch slot failed: {results}")
+        for result in results:
+            check_response(f"{case.name}, batch {batch}", result)
+        sent += len(results)
 
     # Raw and API take turns, round after round, and each figure is the median of its
     # rounds: load from other processes on a shared machine then hits both sides alike.
@@ -256,6 +272,7 @@ def measure(case: Case, client: httpx.Client, images: int, batch: int) -> dict[s
         api / raw for api, raw in zip(series["api_batch"], series["raw_batch"], strict=True)
     )
     figures["overhead_ms"] = statistics.median(overheads)
+    check_counters(case.name, before, counters(str(client.base_url), case.model_id), sent)
     return figures
 
 
@@ -275,6 +292,9 @@ def main() -> None:
             "USE_GPU": "false",
             "LOG_LEVEL": "WARNING",
             "ALTLAS_LOAD_PLUGINS": "yolo,rapidocr,imagenet,segmentation",
+            # The same image again and again: without this, the API figures would be
+            # cache hits.
+            "RESPONSE_CACHE": "none",
         }
         with server(env) as base, httpx.Client(base_url=base, timeout=300) as client:
             print(f"{'case':<15}{'mode':<10}{'raw img/s':>11}{'API img/s':>11}{'ratio':>8}")

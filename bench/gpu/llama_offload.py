@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model_path import check_response
 
 ROOT = Path("/tmp/altlas-llama-gpu")
 CONFIG = """
@@ -43,18 +48,22 @@ async def generate(use_gpu: str, limit_mb: int | None = None) -> dict[str, Any]:
         "CACHE_DIR": str(ROOT / "cache"),
         "ALTLAS_LOAD_PLUGINS": "llama-cpp",
         "USE_GPU": use_gpu,
+        # The same greedy request twice: the second would be a cache hit.
+        "RESPONSE_CACHE": "none",
     }
     if limit_mb is not None:
         env["GPU_MEMORY_LIMIT"] = str(limit_mb)
     rt = Runtime(Settings.load(environ=env, config_path=ROOT / "altlas.toml"))
     parameters = {"max_tokens": int(os.environ.get("TOKENS", "200")), "temperature": 0}
     request = InferenceRequest(
-        model_id="tiny", inputs="hello world", parameters={**parameters, "raw": True}
+        model_id="tiny", inputs="hello world", parameters={**parameters, "raw": True}, cache=False
     )
     await rt.inference.run_inference(request)
     started = time.perf_counter()
     response = await rt.inference.run_inference(request)
     seconds = time.perf_counter() - started
+    timing = {"inference_ms": response.timing.inference_ms}
+    check_response("tokens_per_s", {"from_cache": response.from_cache, "timing": timing})
     status = rt.models.status("tiny")
     tokens = response.outputs.usage.completion_tokens
     report = {

@@ -5,7 +5,9 @@ models (YOLO pose, EfficientNet-Lite0) and NVML. Run on a machine with an NVIDIA
 
 It runs both models with USE_GPU=true and false (device, answers, ms per image, memory
 measured), reads NVML through the resource monitor, then sets a GPU budget that fits
-one model and checks that loading the other evicts it.
+one model and checks that loading the other evicts it. The ms per image are model runs:
+no response cache, ``cache=False``, and each answer checked to come from the model (the
+run stops with an error otherwise); the same image again would be a cache hit.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model_path import check_response
 
 from altlas.config import Settings
 from altlas.monitor import ResourceMonitor
@@ -48,18 +55,24 @@ def runtime(use_gpu: str) -> Runtime:
         "CACHE_DIR": "/tmp/altlas-gpu/cache",
         "KEEP_ALIVE": "-1",
         "MIN_RESIDENCY": "0",
+        "RESPONSE_CACHE": "none",
     }
     return Runtime(Settings.load(environ=env))
 
 
 async def run(rt: Runtime, model_id: str, image: bytes, repeat: int = 20) -> tuple[Any, float]:
     """The first answer, and milliseconds per image over ``repeat`` more."""
-    request = InferenceRequest(model_id=model_id, inputs={"image": image})
+    request = InferenceRequest(model_id=model_id, inputs={"image": image}, cache=False)
     first = await rt.inference.run_inference(request)
     started = time.perf_counter()
-    for _ in range(repeat):
-        await rt.inference.run_inference(request)
-    return first.outputs, (time.perf_counter() - started) / max(repeat, 1) * 1000
+    responses = [await rt.inference.run_inference(request) for _ in range(repeat)]
+    elapsed = time.perf_counter() - started
+    for response in (first, *responses):
+        timing = {"inference_ms": response.timing.inference_ms}
+        check_response(
+            f"{model_id} ms per image", {"from_cache": response.from_cache, "timing": timing}
+        )
+    return first.outputs, elapsed / max(repeat, 1) * 1000
 
 
 async def on_device(use_gpu: str, data: dict[str, bytes]) -> dict[str, Any]:

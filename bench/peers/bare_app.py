@@ -22,6 +22,8 @@ class InferenceRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     model_id: str | None = None
     parameters: dict[str, Any] = {}
     task: str | None = None
+    # altlas's switch for the response cache: the benchmark sends "cache": false.
+    cache: bool | None = None
 
 
 class Usage(msgspec.Struct, kw_only=True):

@@ -20,6 +20,8 @@ class InferenceRequest(BaseModel):
     model_id: str | None = None
     parameters: dict[str, Any] = {}
     task: str | None = None
+    # altlas's switch for the response cache: the benchmark sends "cache": false.
+    cache: bool | None = None
 
 
 class Usage(BaseModel):
