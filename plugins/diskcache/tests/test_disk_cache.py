@@ -131,7 +131,7 @@ def test_a_write_locked_by_another_process_does_not_block_the_event_loop(
 
     with ThreadPoolExecutor(1) as pool:
         holder = pool.submit(hold_the_lock)
-        assert locked.wait(5)
+        assert locked.wait(60)
         ticks = asyncio.run(main())
         holder.result()
     other.close()
