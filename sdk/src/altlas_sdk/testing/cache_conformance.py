@@ -18,9 +18,9 @@ and drives it through its async methods, as the inference path does.
 from __future__ import annotations
 
 import asyncio
-import time
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from pathlib import Path
