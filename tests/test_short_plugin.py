@@ -73,6 +73,11 @@ def test_it_loads_through_the_plugin_manager_and_serves_rerank(
         # The core registered the reserved task; the plugin only serves it.
         assert tasks["rerank"]["registered_by"] == "altlas.default_plugins.tasks"
         assert tasks["rerank"]["models"] == ["minilm-rerank"]
+        # /openapi.json describes the task it serves, with the task's own schemas.
+        document = client.get("/openapi.json").json()
+        operation = document["paths"]["/api/tasks/rerank"]["post"]
+        assert "InferenceRequest.rerank" in str(operation["requestBody"])
+        assert "InferenceRequest.rerank" in document["components"]["schemas"]
 
         response = client.post("/api/tasks/rerank", json={"inputs": QUERY})
         assert response.status_code == 200, response.text
