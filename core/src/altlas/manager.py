@@ -33,7 +33,7 @@ from altlas.executor import Executor
 from altlas.keep_alive import KeepAlive
 from altlas.memory import measure_load, release_freed_memory
 from altlas.model_files import ModelFilesResolver
-from altlas.model_state import Holding, ModelSlot, unavailable_reason
+from altlas.model_state import ModelSlot, ModelUsage, unavailable_reason
 from altlas.registry import Registry
 from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate
 from altlas_sdk.errors import (
@@ -139,7 +139,7 @@ class ModelManager:
             return version
         return self.resolver.version(self.catalog.get(model_id).spec)
 
-    def holdings(self) -> list[Holding]:
+    def holdings(self) -> list[ModelUsage]:
         """Every loaded or loading model and what it holds."""
         return [
             slot.holding(model_id)

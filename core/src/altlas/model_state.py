@@ -8,6 +8,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from altlas.budget import Holder, charge_of
 from altlas_sdk import LoadedModel, MemoryEstimate, ModelSpec
 from altlas_sdk.wire import MemoryInfo, ModelStatus
@@ -17,9 +19,9 @@ if TYPE_CHECKING:
     from altlas.registry import Registry
 
 
-@dataclass(frozen=True)
-class Holding:
-    """What one loaded (or loading) model holds, for monitoring."""
+class ModelUsage(msgspec.Struct, kw_only=True):
+    """What one loaded (or loading) model holds (measured after its load, else
+    estimated), as ``GET /api/system/resources`` reports it."""
 
     model_id: str
     state: str
@@ -84,10 +86,10 @@ class ModelSlot:
             resident_since=self.resident_since,
         )
 
-    def holding(self, model_id: str) -> Holding:
+    def holding(self, model_id: str) -> ModelUsage:
         """What this model holds, for monitoring."""
         charge = self.charge()
-        return Holding(
+        return ModelUsage(
             model_id=model_id,
             state=self.state,
             device=self.device,

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import msgspec
 import psutil
 
+from altlas.model_state import ModelUsage
+
 if TYPE_CHECKING:
     from altlas.runtime import Runtime
 
@@ -45,18 +47,6 @@ class GpuUsage(msgspec.Struct, kw_only=True):
     memory_used_bytes: int
     utilization_percent: float
     budget_bytes: int | None = None
-
-
-class ModelUsage(msgspec.Struct, kw_only=True):
-    """What one loaded model holds (measured after its load, else estimated)."""
-
-    model_id: str
-    state: str
-    device: str | None
-    ram_bytes: int
-    gpu_bytes: int
-    in_flight: int
-    pinned: bool
 
 
 class ResourceUsage(msgspec.Struct, kw_only=True):
@@ -134,18 +124,7 @@ class ResourceMonitor:
         settings = self.runtime.settings
         manager = self.runtime.models
         memory = psutil.virtual_memory()
-        models = [
-            ModelUsage(
-                model_id=held.model_id,
-                state=held.state,
-                device=held.device,
-                ram_bytes=held.ram_bytes,
-                gpu_bytes=held.gpu_bytes,
-                in_flight=held.in_flight,
-                pinned=held.pinned,
-            )
-            for held in manager.holdings()
-        ]
+        models = manager.holdings()
         gpus = self.gpus.read(settings.gpu_budget_bytes())
         return ResourceUsage(
             cpu=CpuUsage(
