@@ -218,3 +218,22 @@ def serve_with_config(
             yield url
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_plugin_tests() -> Callable[[Path, Path], subprocess.CompletedProcess[str]]:
+    """Run a plugin's own test suite (``tests/`` of its source folder) in a fresh pytest
+    process that imports the plugin as installed in ``site``, as its author would."""
+    import os
+
+    def run(source: Path, site: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+            cwd=source,
+            env={**os.environ, "PYTHONPATH": str(site)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    return run

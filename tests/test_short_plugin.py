@@ -5,7 +5,6 @@ conformance tests with warnings as errors."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -98,15 +97,7 @@ def test_it_loads_through_the_plugin_manager_and_serves_rerank(
         assert empty.status_code == 422 and empty.json()["error"]["param"] == "$.inputs.query"
 
 
-def test_it_passes_its_conformance_tests_with_warnings_as_errors(short_plugin):
-    source, site = short_plugin
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=source,
-        env={**os.environ, "PYTHONPATH": str(site)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def test_it_passes_its_conformance_tests_with_warnings_as_errors(short_plugin, run_plugin_tests):
+    result = run_plugin_tests(*short_plugin)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b11 passed\b", result.stdout), result.stdout

@@ -4,7 +4,6 @@ real ``altlas serve`` process, and passes its own conformance tests."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -113,15 +112,8 @@ def test_the_installed_plugin_serves_its_new_task(built, tmp_path, altlas_server
         assert missing.json()["error"]["param"] == "$.inputs.candidates"
 
 
-def test_the_template_passes_its_own_conformance_tests(built):
+def test_the_template_passes_its_own_conformance_tests(built, run_plugin_tests):
     _wheel, site = built
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=TEMPLATE,
-        env={**os.environ, "PYTHONPATH": str(site)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_plugin_tests(TEMPLATE, site)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b11 passed\b", result.stdout), result.stdout
