@@ -81,6 +81,17 @@ class Registry:
     routes: dict[str, Owned[PluginRoute | PluginMount]] = field(default_factory=dict)
     facades: dict[str, Owned[Facade]] = field(default_factory=dict)
 
+    def concurrency(self, spec: ModelSpec) -> int:
+        """How many calls ``spec``'s model runs at once: the entry's ``max_concurrency``,
+        else its backend's (1 when the backend is not installed)."""
+        owned = self.backends.get(spec.backend)
+        return spec.max_concurrency or (owned.item.max_concurrency if owned else 1)
+
+    def batches_natively(self, spec: ModelSpec) -> bool:
+        """Whether ``spec``'s backend runs several inputs in one call."""
+        owned = self.backends.get(spec.backend)
+        return owned is not None and owned.item.native_batching
+
 
 @dataclass(frozen=True)
 class _Kind:

@@ -103,10 +103,10 @@ class BatchRunner:
                 results[index] = error
                 continue
             spec, call = prepared.spec, prepared.call
-            if not service.batches_natively(spec):
+            if not service.registry.batches_natively(spec):
                 limit = limits.get(spec.id)
                 if limit is None:
-                    limit = limits[spec.id] = asyncio.Semaphore(service.concurrency(spec))
+                    limit = limits[spec.id] = asyncio.Semaphore(service.registry.concurrency(spec))
                 work.append(self._run_single(results, index, prepared, limit))
                 continue
             # infer_batch takes one parameters value: only equal parameters share a call.
@@ -212,9 +212,16 @@ class BatchRunner:
         if not pending:
             return
         async with service.manager.use(spec.id) as model:
-            if any(key is None for _, _, key in pending):
-                # The load fetched the files: keys (and perhaps answers) exist now.
-                pending = await self._uncached(results, [(i, p) for i, p, _ in pending])
+            unkeyed = [
+                (index, prepared)
+                for index, prepared, key in pending
+                if key is None and service.cache.keeps(prepared.call, prepared.cache)
+            ]
+            if unkeyed:
+                # The load fetched the files: their keys (and perhaps answers) exist now.
+                looked_up = {index for index, _ in unkeyed}
+                pending = [item for item in pending if item[0] not in looked_up]
+                pending += await self._uncached(results, unkeyed)
                 if not pending:
                     return
             call = pending[0][1].call

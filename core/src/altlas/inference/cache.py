@@ -45,6 +45,12 @@ class CacheStep:
         self.cache = cache
         self.metrics = metrics
 
+    def keeps(self, call: TaskCall, use: bool | None = None) -> bool:
+        """Whether a cache keeps ``call``'s output: there is one, the request's
+        ``cache`` (``use``) does not say no, and the call is deterministic or the
+        request says ``True``."""
+        return self.cache is not None and use is not False and (use is True or is_cacheable(call))
+
     async def find(
         self, model_id: str, version: str, call: TaskCall, use: bool | None = None
     ) -> tuple[str | None, msgspec.Struct | None]:
@@ -52,7 +58,7 @@ class CacheStep:
         output, if any; counts the hit or miss. ``use`` is the request's ``cache``:
         ``False`` skips the cache, ``True`` caches even a sampling call."""
         # Keys hash the whole input: compute one only when a cache will use it.
-        if self.cache is None or use is False or (use is None and not is_cacheable(call)):
+        if not self.keeps(call, use):
             return None, None
         key = cache_key(model_id, version, call)
         cached = await self.lookup(key, call)

@@ -105,8 +105,7 @@ class Coalescer:
     def limits(self, spec: ModelSpec) -> BatchLimits | None:
         """How ``spec``'s model batches, or ``None`` when its requests run one by one:
         its backend does not batch natively, or its effective ``max_batch_size`` is 1."""
-        owned = self.registry.backends.get(spec.backend)
-        if owned is None or not owned.item.native_batching:
+        if not self.registry.batches_natively(spec):
             return None
         size = spec.max_batch_size if spec.max_batch_size is not None else self.max_batch_size
         if size <= 1:
@@ -148,8 +147,7 @@ class Coalescer:
         call: TaskCall,
         limits: BatchLimits,
     ) -> _Batch:
-        backend = self.registry.backends[spec.backend].item
-        lane = self.scheduler.lane(spec.id, spec.max_concurrency or backend.max_concurrency)
+        lane = self.scheduler.lane(spec.id, self.registry.concurrency(spec))
         max_queue = self.scheduler.max_queue if spec.max_queue is None else spec.max_queue
         batch = _Batch(key, spec, model, call, limits, lane, max_queue)
         batch.task = asyncio.get_running_loop().create_task(self._run_batch(batch))

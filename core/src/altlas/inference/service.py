@@ -98,7 +98,7 @@ class InferenceService:
         if cached is not None:
             return cached
         async with self.manager.use(spec.id) as model:
-            if key is None:
+            if key is None and self.cache.keeps(call, prepared.cache):
                 # The files were fetched by this load: the version is known only now.
                 key, cached = await self.lookup(prepared)
                 if cached is not None:
@@ -127,6 +127,9 @@ class InferenceService:
     ) -> tuple[str | None, InferenceResponse | None]:
         """The request's cache key (``None`` when no cache keeps it, or while its
         model's files are still to be fetched) and the cached response, if any."""
+        if not self.cache.keeps(prepared.call, prepared.cache):
+            # Not even the version (a stat of the files of a model not loaded) is needed.
+            return None, None
         version = self.manager.version_of(prepared.spec.id)
         if version is None:
             return None, None
@@ -169,23 +172,13 @@ class InferenceService:
             request_id=prepared.request_id,
         )
 
-    def concurrency(self, spec: ModelSpec) -> int:
-        """How many calls ``spec``'s model runs at once."""
-        owned = self.registry.backends.get(spec.backend)
-        return spec.max_concurrency or (owned.item.max_concurrency if owned else 1)
-
-    def batches_natively(self, spec: ModelSpec) -> bool:
-        """Whether ``spec``'s backend runs several inputs in one call."""
-        owned = self.registry.backends.get(spec.backend)
-        return owned is not None and owned.item.native_batching
-
     async def schedule(self, spec: ModelSpec, call: Callable[[CancellationToken], T]) -> Timed[T]:
         """Run ``call`` on a slot of the model ``spec`` describes, within its queue
         limits, recording the wait and run times. The caller holds
         ``manager.use(spec.id)``."""
         timed = await self.scheduler.run(
             spec.id,
-            self.concurrency(spec),
+            self.registry.concurrency(spec),
             call,
             CancellationToken(),
             max_queue=spec.max_queue,
