@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from altlas.inference.decode import TaskCall, validation_failed
@@ -80,9 +80,11 @@ async def decode_form(request: Request, resolve: SpecResolver) -> FormCall:
     return FormCall(model_id, call)
 
 
-async def _read_form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+async def parse_form(request: Request, *, max_files: int, max_fields: int) -> FormData:
+    """The request's form body, parsed within the given bounds; a malformed or
+    oversized one is a 400 ``invalid_form``."""
     try:
-        form = await request.form(max_files=_MAX_FILES, max_fields=_MAX_FIELDS)
+        return await request.form(max_files=max_files, max_fields=max_fields)
     except BadRequest:
         raise
     except Exception as error:  # noqa: BLE001 - Starlette raises several types here
@@ -90,6 +92,10 @@ async def _read_form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]
         # MultiPartException depending on where the parser stops.
         detail = getattr(error, "detail", None) or getattr(error, "message", None) or error
         raise BadRequest(f"malformed form body: {detail}", code="invalid_form") from None
+
+
+async def _read_form(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+    form = await parse_form(request, max_files=_MAX_FILES, max_fields=_MAX_FIELDS)
     fields: dict[str, Any] = {}
     files: dict[str, bytes] = {}
     try:

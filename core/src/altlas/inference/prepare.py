@@ -105,10 +105,20 @@ class Preparer:
             started=time.perf_counter() if started is None else started,
         )
 
-    def typed_call(self, task: str, inputs: msgspec.Struct, parameters: msgspec.Struct) -> TaskCall:
-        """The call of ``task`` on inputs and parameters already of its types (a
-        translator that built them, such as ``/v1``'s)."""
-        return TaskCall(self._spec(task), inputs, parameters)
+    def prepare_typed(
+        self,
+        model_id: str | None,
+        task: str,
+        typed: tuple[msgspec.Struct, msgspec.Struct],
+        *,
+        request_id: str | None = None,
+    ) -> PreparedRequest:
+        """Prepare ``task`` on inputs and parameters a translator built already in the
+        task's types (``typed``: ``(inputs, parameters)``, as ``/v1``'s translators give
+        them) for ``model_id`` (``None``: the task's default model)."""
+        inputs, parameters = typed
+        call = TaskCall(self._spec(task), inputs, parameters)
+        return self.prepare_call(model_id, call, request_id=request_id)
 
     def call_for(self, task: str, raw_inputs: object, raw_parameters: object) -> TaskCall:
         """Decode raw inputs and parameters for ``task`` once, to run on several models

@@ -112,10 +112,10 @@ def _prepare(
 ) -> tuple[InferenceService, PreparedRequest]:
     """The pipeline and the prepared request of a translated ``/v1`` request."""
     service: InferenceService = request.app.state.runtime.inference
-    call = service.preparer.typed_call(task, *typed)
-    return service, service.preparer.prepare_call(
-        model, call, request_id=request_id_of(request.scope)
+    prepared = service.preparer.prepare_typed(
+        model, task, typed, request_id=request_id_of(request.scope)
     )
+    return service, prepared
 
 
 @describe(

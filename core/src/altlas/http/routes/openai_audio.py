@@ -26,6 +26,7 @@ from altlas.http import sse
 from altlas.http.bodies import require_json
 from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import request_id_of
+from altlas.http.forms import parse_form
 from altlas.http.openai_errors import decode_openai, openai_route, sse_error_event
 from altlas.http.openapi import describe
 from altlas.http.responses import MsgspecResponse
@@ -104,10 +105,10 @@ def _prepare(
     """The pipeline and the prepared request of a translated audio request."""
     runtime = request.app.state.runtime
     service: InferenceService = runtime.inference
-    call = service.preparer.typed_call(task, *typed)
-    return service, service.preparer.prepare_call(
-        model_id(runtime.catalog, model, task), call, request_id=request_id_of(request.scope)
+    prepared = service.preparer.prepare_typed(
+        model_id(runtime.catalog, model, task), task, typed, request_id=request_id_of(request.scope)
     )
+    return service, prepared
 
 
 # --- transcriptions and translations --------------------------------------------------
@@ -120,11 +121,7 @@ async def _read_form(request: Request) -> tuple[Form, bytes]:
             f"expected Content-Type: multipart/form-data, got '{media_type or 'none'}'",
             param="Content-Type",
         )
-    try:
-        form = await request.form(max_files=1, max_fields=64)
-    except Exception as error:  # noqa: BLE001 - Starlette raises several types here
-        detail = getattr(error, "detail", None) or getattr(error, "message", None) or error
-        raise BadRequest(f"malformed form body: {detail}", code="invalid_form") from None
+    form = await parse_form(request, max_files=1, max_fields=64)
     fields: Form = {}
     data: bytes | None = None
     try:
