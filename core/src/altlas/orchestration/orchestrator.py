@@ -132,7 +132,8 @@ class ModelOrchestrator:
     ) -> OrchestratedResponse:
         """Run one orchestrated request. Raises :class:`AltlasError` subclasses:
         :class:`ModelsUnavailable` (503) when every candidate failed."""
-        plan = self.planner.plan(request, request_id or uuid.uuid4().hex)
+        started = time.perf_counter()
+        plan = self.planner.plan(request, request_id or uuid.uuid4().hex, started)
         if request.ensemble is not False:
             return await self._ensemble(request, plan)
         return await self._with_fallback(request, plan)
@@ -149,7 +150,7 @@ class ModelOrchestrator:
                 "an ensemble cannot stream: its answer exists only once every member has answered",
                 param="$.stream",
             )
-        plan = self.planner.plan(request, request_id or uuid.uuid4().hex)
+        plan = self.planner.plan(request, request_id or uuid.uuid4().hex, time.perf_counter())
 
         async def open_stream(
             candidate: Candidate,

@@ -8,9 +8,8 @@ model runs, and every attempt and ensemble member reuses the decoded call.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from altlas.config import Settings
 from altlas.inference.decode import TaskCall
@@ -49,7 +48,8 @@ class Plan:
     excluded: list[ExcludedModel]
     request_id: str
     cache: bool | None
-    started: float = field(default_factory=time.perf_counter)
+    #: ``time.perf_counter()`` when the request arrived (``total_ms`` counts from it).
+    started: float
 
     def prepared(self, candidate: Candidate) -> PreparedRequest:
         """The plan's call, ready to run on ``candidate``."""
@@ -79,9 +79,10 @@ class Planner:
         self.registry = registry
         self.settings = settings
 
-    def plan(self, request: OrchestratedRequest, request_id: str) -> Plan:
-        """Decode the inputs, list, filter and rank the candidates. Raises a 4xx
-        :class:`~altlas_sdk.errors.AltlasError` for a request no model can serve."""
+    def plan(self, request: OrchestratedRequest, request_id: str, started: float) -> Plan:
+        """Decode the inputs, list, filter and rank the candidates of a request that
+        arrived at ``started``. Raises a 4xx :class:`~altlas_sdk.errors.AltlasError` for
+        a request no model can serve."""
         selector = self.preparer.selector
         task = self._task(request)
         call = self.preparer.call_for(task, request.inputs, request.parameters)
@@ -120,7 +121,9 @@ class Planner:
         ranking = [
             RankedModel(model_id=c.spec.id, reason=strategy.explain(task, c)) for c in ranked
         ]
-        return Plan(task, call, strategy, ranked, ranking, excluded, request_id, request.cache)
+        return Plan(
+            task, call, strategy, ranked, ranking, excluded, request_id, request.cache, started
+        )
 
     def combiner(self, task: str, name: str | None) -> Combiner:
         """The combiner an ensemble of ``task`` uses: the one named, else the first
