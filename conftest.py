@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from altlas.config import Settings
-from altlas.http.app import create_app
 from altlas.runtime import Runtime
+from altlas_sdk.testing.service import asgi_app, build_runtime
+from altlas_sdk.testing.service import serve as serve_runtime
 
 REPO = Path(__file__).resolve().parent
 FIXTURE_PLUGINS = REPO / "tests" / "fixture_plugins"
@@ -69,10 +69,8 @@ def make_runtime(base_env: dict[str, str]) -> Callable[..., Runtime]:
 
     def make(config_path: str | Path | None = None, **overrides: str | None) -> Runtime:
         env = {**base_env, **overrides}
-        return Runtime(
-            Settings.load(
-                environ={k: v for k, v in env.items() if v is not None}, config_path=config_path
-            )
+        return build_runtime(
+            {k: v for k, v in env.items() if v is not None}, config_path=config_path
         )
 
     return make
@@ -80,14 +78,9 @@ def make_runtime(base_env: dict[str, str]) -> Callable[..., Runtime]:
 
 @pytest.fixture
 def serve() -> Callable[[Runtime], AbstractContextManager[TestClient]]:
-    """Serve a runtime through the real app with lifespan, as a TestClient."""
-
-    @contextmanager
-    def run(runtime: Runtime) -> Iterator[TestClient]:
-        with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
-            yield client
-
-    return run
+    """Serve a runtime through the real app with lifespan, as a TestClient (the SDK
+    testing kit's :func:`~altlas_sdk.testing.service.serve`)."""
+    return serve_runtime
 
 
 def free_port() -> int:
@@ -206,15 +199,15 @@ def serve_with_config(
     def run(config_text: str) -> Iterator[str]:
         config = tmp_path_factory.mktemp("config") / "altlas.toml"
         config.write_text(config_text)
-        settings = Settings.load(
-            environ={
+        runtime = build_runtime(
+            {
                 "MODEL_DIR": str(tmp_path_factory.mktemp("models")),
                 "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
                 "USE_GPU": "false",
             },
             config_path=config,
         )
-        with serving(create_app(Runtime(settings))) as url:
+        with serving(asgi_app(runtime)) as url:
             yield url
 
     return run
