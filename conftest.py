@@ -230,3 +230,27 @@ def run_plugin_tests() -> Callable[[Path, Path], subprocess.CompletedProcess[str
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def build_and_install() -> Callable[[Path, Path], tuple[Path, Path]]:
+    """Build a plugin's source folder into a wheel in ``root`` and pip-install that
+    wheel into ``root/site``, the way pip installs any plugin; returns both paths."""
+
+    def pip(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def build(source: Path, root: Path) -> tuple[Path, Path]:
+        pip(
+            "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(root), str(source)
+        )
+        (wheel,) = root.glob("*.whl")
+        site = root / "site"
+        pip("install", "--no-deps", "--no-index", "--target", str(site), str(wheel))
+        return wheel, site
+
+    return build

@@ -6,8 +6,6 @@ conformance tests with warnings as errors."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,16 +24,8 @@ def _shown_files() -> dict[str, str]:
     return {match["path"]: match["body"] for match in SHOWN_FILE.finditer(GUIDE.read_text())}
 
 
-def _pip(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture(scope="module")
-def short_plugin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def short_plugin(tmp_path_factory: pytest.TempPathFactory, build_and_install) -> tuple[Path, Path]:
     """The plugin's folder written from the guide, and the folder pip installed its
     wheel into (as pip installs any plugin)."""
     root = tmp_path_factory.mktemp("short-plugin")
@@ -43,10 +33,8 @@ def short_plugin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     for path, body in _shown_files().items():
         (source / path).parent.mkdir(parents=True, exist_ok=True)
         (source / path).write_text(body)
-    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(root), str(source))
-    (wheel,) = root.glob("altlas_minilm_rerank-*.whl")
-    site = root / "site"
-    _pip("install", "--no-deps", "--no-index", "--target", str(site), str(wheel))
+    wheel, site = build_and_install(source, root)
+    assert wheel.name.startswith("altlas_minilm_rerank-")
     return source, site
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -21,25 +20,15 @@ BIN = Path(sys.executable).parent
 SHOWN_FILE = re.compile(r"<!-- file: (?P<path>\S+) -->\n```\w*\n(?P<body>.*?)```", re.DOTALL)
 
 
-def _pip(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory, build_and_install) -> tuple[Path, Path]:
     """The template built into a wheel (from a copy, so the repo stays clean) and
     pip-installed into a folder of its own, the way pip installs any plugin."""
     root = tmp_path_factory.mktemp("writing-plugins")
     source = root / "altlas-similarity"
     shutil.copytree(TEMPLATE, source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(root), str(source))
-    (wheel,) = root.glob("altlas_similarity-*.whl")
-    site = root / "site"
-    _pip("install", "--no-deps", "--no-index", "--target", str(site), str(wheel))
+    wheel, site = build_and_install(source, root)
+    assert wheel.name.startswith("altlas_similarity-")
     return wheel, site
 
 
