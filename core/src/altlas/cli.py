@@ -58,20 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(runtime: Runtime, args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from altlas.http.app import create_app
+    from altlas.http.server import serve
 
-    # On SIGINT/SIGTERM uvicorn stops accepting, lets requests in flight finish for up
-    # to the grace period and then cancels them (their backends see the cancellation
-    # token); the app's shutdown then unloads every model.
-    uvicorn.run(
+    serve(
         create_app(runtime),
         host=args.host,
         port=args.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        timeout_graceful_shutdown=args.graceful_timeout,
+        settings=settings,
+        graceful_timeout=args.graceful_timeout,
     )
     return 0
 
