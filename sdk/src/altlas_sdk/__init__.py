@@ -25,6 +25,7 @@ from altlas_sdk.backend import (
 from altlas_sdk.cache import CacheContext, ResponseCache
 from altlas_sdk.catalog import ModelSource, ModelSpec, SourceContext
 from altlas_sdk.ensemble import Combiner, Member
+from altlas_sdk.hosts import HostInfo, HostOptions, ModelHost, NodeInfo
 from altlas_sdk.lru import async_lru_cache
 from altlas_sdk.routes import PluginMount, PluginRoute
 from altlas_sdk.selection import Candidate, ModelStats, SelectionStrategy
@@ -58,6 +59,8 @@ __all__ = [
     "Combiner",
     "Device",
     "DevicePolicy",
+    "HostInfo",
+    "HostOptions",
     "InferenceRequest",
     "InferenceResponse",
     "InferenceRunner",
@@ -68,9 +71,11 @@ __all__ = [
     "ModelCatalog",
     "ModelControl",
     "ModelFiles",
+    "ModelHost",
     "ModelSource",
     "ModelSpec",
     "ModelStats",
+    "NodeInfo",
     "PluginMount",
     "PluginRoute",
     "ResponseCache",

@@ -12,6 +12,7 @@ import time.
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from altlas_sdk.errors import AltlasError, BadRequest, Cancelled
+from altlas_sdk.hosts import HostInfo
 
 if TYPE_CHECKING:
     from msgspec import Struct
@@ -123,6 +125,11 @@ class LoadedModel(ABC):
     def memory(self) -> MemoryEstimate | None:
         """Memory the model reports it holds, or ``None`` to let the core measure it."""
         return None
+
+    def host(self) -> HostInfo:
+        """Where the model runs. The default: in this process, on the thread host;
+        models a :class:`~altlas_sdk.hosts.ModelHost` returns say their own."""
+        return HostInfo(kind="thread", pid=os.getpid())
 
     @abstractmethod
     def infer(

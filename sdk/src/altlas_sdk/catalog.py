@@ -58,6 +58,11 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
       backends with ``native_batching``.
     - ``max_wait_ms``: how long a batch may wait for more requests before it runs
       (``None``: the ``BATCH_MAX_WAIT_MS`` setting).
+    - ``replicas``: copies of the model that serve it, on hosts that run several (a
+      request goes to the least busy); the ``thread`` host runs one and refuses more.
+    - ``placement``: resources each replica needs on hosts that place models on nodes
+      (e.g. Ray resources ``{"GPU": 1}`` or ``{"node:gpu-a": 1}``); the ``thread`` host
+      ignores it.
     """
 
     id: ModelId
@@ -77,6 +82,8 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     memory_mb: Annotated[int, Meta(ge=1)] | None = None
     max_batch_size: Annotated[int, Meta(ge=1)] | None = None
     max_wait_ms: Annotated[float, Meta(ge=0)] | None = None
+    replicas: Annotated[int, Meta(ge=1)] = 1
+    placement: dict[str, Annotated[float, Meta(ge=0)]] = {}
 
     @property
     def task(self) -> str:

@@ -188,6 +188,24 @@ class ModelsUnavailable(AltlasError):
         )
 
 
+class ModelCrashed(AltlasError):
+    """The process that ran the model died (a native crash, a kill, out of memory)
+    during or before the call. The core drops the model, so the next request loads it
+    again; retry after ``retry_after`` seconds."""
+
+    status = 503
+    type = "unavailable_error"
+
+    def __init__(self, model_id: str, reason: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(
+            f"model '{model_id}' crashed: {reason}",
+            code="model_crashed",
+            headers={"Retry-After": str(max(1, round(retry_after)))},
+        )
+        self.model_id = model_id
+        self.reason = reason
+
+
 class InsufficientMemory(AltlasError):
     """A model cannot fit in the memory budget even after evicting every model that may
     be evicted; the message says what holds the memory."""

@@ -27,6 +27,7 @@ from altlas_sdk.backend import Backend
 from altlas_sdk.cache import ResponseCache
 from altlas_sdk.catalog import ModelSource, ModelSpec
 from altlas_sdk.ensemble import Combiner
+from altlas_sdk.hosts import ModelHost
 from altlas_sdk.routes import PluginMount, PluginRoute
 from altlas_sdk.selection import SelectionStrategy
 from altlas_sdk.services import Services
@@ -112,6 +113,18 @@ def register_caches(register: Callable[[ResponseCache], None]) -> None:
     Call ``register(cache)`` with an :class:`altlas_sdk.ResponseCache`; the setting
     ``RESPONSE_CACHE`` chooses one by ``name`` (default ``memory``; ``none`` or empty:
     no response cache) and the core calls its ``configure`` with the settings.
+    """
+
+
+@hookspec
+def register_model_hosts(register: Callable[[ModelHost], None]) -> None:
+    """Register model hosts: where backends run.
+
+    Call ``register(host)`` with an :class:`altlas_sdk.hosts.ModelHost`; the setting
+    ``MODEL_HOST`` chooses one by ``name`` (default ``thread``: the core's own host,
+    which runs backends inside the API server's process). Two plugins registering the
+    same name fail start-up, naming both. The instance must be cheap to create: the
+    core calls ``start`` only on the chosen host.
     """
 
 
