@@ -166,6 +166,7 @@ def test_generator_lists_any_route_module():
         "InferenceRequest",
         "ModelStatus",
         "MemoryInfo",
+        "HostInfo",
     }
     assert ErrorBody.__name__ in document["components"]["schemas"]
 

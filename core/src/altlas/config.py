@@ -213,6 +213,7 @@ class Settings:
         default=(),
         metadata={"env": "ALTLAS_DISABLE_PLUGINS", "parse": lambda v: _as_names(v) or ()},
     )
+    model_host: str = field(default="thread", metadata={"env": "MODEL_HOST", "parse": _as_text})
     #: ``[models.<id>]`` tables of the config file, by model id.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ``[tasks]`` table: task id -> default model id.

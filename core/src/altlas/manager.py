@@ -5,6 +5,9 @@ load; inference on a model that is not loaded loads it on demand (``LOAD_ON_DEMA
 Before a load takes memory, :mod:`altlas.budget` decides whether it fits, which idle
 model to evict for it, or how long to wait (up to ``QUEUE_TIMEOUT``); the manager
 carries that out one load at a time. Idle models unload after their ``keep_alive``.
+Models load through the model host (``MODEL_HOST``); a model whose host process died
+(:class:`~altlas_sdk.errors.ModelCrashed`) is dropped, counted, and loaded again on
+the next request (:mod:`altlas.crashes`).
 """
 
 from __future__ import annotations
@@ -29,18 +32,20 @@ from altlas.budget import (
 )
 from altlas.catalog import Catalog, CatalogEntry
 from altlas.config import Settings
+from altlas.default_plugins.thread_host import ThreadHost
 from altlas.executor import Executor
 from altlas.keep_alive import KeepAlive
 from altlas.memory import measure_load, release_freed_memory
 from altlas.model_files import ModelFilesResolver
 from altlas.model_state import ModelSlot, ModelUsage, unavailable_reason
 from altlas.registry import Registry
-from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate
+from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate, ModelHost
 from altlas_sdk.errors import (
     AltlasError,
     BackendUnavailable,
     InsufficientMemory,
     InternalError,
+    ModelCrashed,
     ModelNotLoaded,
     Overloaded,
     WeightsMissing,
@@ -60,12 +65,15 @@ class ModelManager:
         resolver: ModelFilesResolver,
         executor: Executor,
         settings: Settings,
+        host: ModelHost | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
         self.resolver = resolver
         self.executor = executor
         self.settings = settings
+        #: Where models load and run (``MODEL_HOST``); the runtime starts and stops it.
+        self.host: ModelHost = host or ThreadHost()
         self.policy = DevicePolicy(settings.use_gpu, settings.gpu_memory_limit)
         self._slots = {
             entry.spec.id: ModelSlot(
@@ -179,8 +187,16 @@ class ModelManager:
         slot = self._slots[model_id]
         slot.in_flight += 1
         slot.expires_at = None
+        model: LoadedModel | None = None
         try:
-            yield await self.acquire(model_id)
+            model = await self.acquire(model_id)
+            yield model
+        except ModelCrashed as crash:
+            # Every request in flight on the dead model sees its own ModelCrashed; the
+            # first one drops the model, the others find it gone.
+            if model is not None:
+                self._crashed(model_id, model, crash)
+            raise
         finally:
             slot.in_flight -= 1
             slot.last_used_at = time.time()
@@ -212,6 +228,9 @@ class ModelManager:
         if slot.model is not None:
             return slot.model
         if slot.load is None:
+            refusal = slot.crashes.refusal(model_id)
+            if refusal is not None:
+                raise refusal
             slot.load = asyncio.ensure_future(self._load(entry, slot))
             # Every waiter may be gone when the load fails; retrieve the error anyway.
             slot.load.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -235,12 +254,16 @@ class ModelManager:
             await self._make_room(spec.id, slot, need)
             load_started = time.perf_counter()
             model, measured = await self.executor.run(
-                measure_load, lambda: backend.load(spec, files, self.policy)
+                measure_load, lambda: self.host.load(backend, spec, files, self.policy)
             )
             slot.last_load_ms = (time.perf_counter() - load_started) * 1000
         except WeightsMissing as error:
             slot.state, slot.detail = "available", None
             raise WeightsMissing(f"model '{spec.id}' cannot load: {error.message}") from None
+        except ModelCrashed as crash:
+            # The host's process died while loading: counted as a crash (back-off).
+            self._record_crash(spec.id, slot, crash)
+            raise
         except (Overloaded, InsufficientMemory):
             # Memory was short, not the model broken: it stays loadable.
             slot.state, slot.detail = "available", None
@@ -390,6 +413,35 @@ class ModelManager:
             self._notify()
         self.counts[reason, model_id] += 1
         logger.info("unloaded model %s (%s)", model_id, reason)
+
+    # --- crashes -----------------------------------------------------------------
+
+    def _crashed(self, model_id: str, model: LoadedModel, crash: ModelCrashed) -> None:
+        """Drop ``model``, whose host process died, so the next request loads it again."""
+        slot = self._slots[model_id]
+        if slot.model is not model:
+            return  # already dropped by another request that saw the same crash
+        slot.model = None
+        slot.version = slot.loaded_at = slot.expires_at = None
+        slot.measured = None
+        slot.reserved = False
+        self._record_crash(model_id, slot, crash)
+        # The host may still hold bookkeeping for the dead model (a dead actor's handle).
+        cleanup = asyncio.ensure_future(self.executor.run(model.unload))
+        cleanup.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._notify()
+
+    def _record_crash(self, model_id: str, slot: ModelSlot, crash: ModelCrashed) -> None:
+        backoff = slot.crashes.record(crash.reason)
+        slot.state, slot.detail = "error", crash.message
+        if backoff:
+            slot.detail += f"; crashed repeatedly: loads refused for {backoff:g}s"
+        self.counts["crashed", model_id] += 1
+        logger.error("model %s crashed: %s", model_id, crash.reason)
+
+    def crash_counts(self) -> dict[str, int]:
+        """Crashes per model since start-up, for models that crashed at least once."""
+        return {mid: slot.crashes.count for mid, slot in self._slots.items() if slot.crashes.count}
 
     async def unload_all(self) -> None:
         """Unload every loaded model (at shutdown)."""

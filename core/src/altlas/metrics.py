@@ -231,4 +231,13 @@ def _runtime_gauges(runtime: Runtime) -> list[str]:
             f"altlas_model_events_total"
             f"{_labels((('event', event), ('model', model_id)))} {_number(count)}"
         )
+    lines += [
+        "# HELP altlas_model_crashes_total Times a model's host process died (a native "
+        "crash, a kill, out of memory).",
+        "# TYPE altlas_model_crashes_total counter",
+    ]
+    for model_id, count in sorted(manager.crash_counts().items()):
+        lines.append(
+            f"altlas_model_crashes_total{_labels((('model', model_id),))} {_number(count)}"
+        )
     return lines

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from altlas.budget import Holder, charge_of
+from altlas.crashes import CrashRecord
 from altlas_sdk import LoadedModel, MemoryEstimate, ModelSpec
 from altlas_sdk.wire import MemoryInfo, ModelStatus
 
@@ -60,6 +61,8 @@ class ModelSlot:
 
     #: The operator's ``memory_mb``, in bytes: overrides estimate and measurement.
     declared_bytes: int | None = None
+    #: Its crashes: count, last exit reason, back-off.
+    crashes: CrashRecord = field(default_factory=CrashRecord)
 
     @property
     def device(self) -> str | None:
@@ -118,6 +121,9 @@ class ModelSlot:
             pinned=self.pinned,
             in_flight=self.in_flight,
             expires_at=self.expires_at if self.model is not None else None,
+            host=self.model.host() if self.model is not None else None,
+            crashes=self.crashes.count,
+            last_exit=self.crashes.last_exit,
         )
 
 

@@ -14,6 +14,7 @@ import msgspec
 import psutil
 
 from altlas.model_state import ModelUsage
+from altlas_sdk import NodeInfo
 
 if TYPE_CHECKING:
     from altlas.runtime import Runtime
@@ -58,6 +59,9 @@ class ResourceUsage(msgspec.Struct, kw_only=True):
     #: Why ``gpus`` is empty ("no GPU: ..."), or ``None`` when GPUs were read.
     gpu_note: str | None
     models: list[ModelUsage]
+    #: The nodes the model host runs models on, each with the models loaded there
+    #: (the thread host: this machine).
+    nodes: list[NodeInfo] = []
 
 
 class GpuReader:
@@ -143,4 +147,23 @@ class ResourceMonitor:
             gpus=gpus,
             gpu_note=None if gpus else self.gpus.note,
             models=models,
+            nodes=self.nodes(),
         )
+
+    def nodes(self) -> list[NodeInfo]:
+        """The host's nodes; a node whose models the host left empty gets the loaded
+        models that run there (by their ``host().node``; ``None`` is the only node)."""
+        manager = self.runtime.models
+        nodes = manager.host.nodes()
+        placed: dict[str | None, list[str]] = {}
+        for usage in manager.holdings():
+            model = manager.loaded_model(usage.model_id)
+            if model is not None:
+                placed.setdefault(model.host().node, []).append(usage.model_id)
+        for node in nodes:
+            if not node.models:
+                here = placed.get(node.node, [])
+                if len(nodes) == 1:
+                    here = here + placed.get(None, [])
+                node.models = sorted(here)
+        return nodes

@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "altlas.default_plugins.selection",
     "altlas.default_plugins.combiners",
     "altlas.default_plugins.memory_cache",
+    "altlas.default_plugins.thread_host",
     "altlas.default_plugins.errors",
     "altlas.default_plugins.example_catalog",
     "altlas.default_plugins.facades",

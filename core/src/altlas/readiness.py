@@ -1,10 +1,10 @@
 """Readiness: whether the service should get traffic now.
 
 Ready means: started and not shutting down, every plugin that was asked for loaded,
-every pinned model loaded, and every task's default model loaded or loadable. A
-default model whose weights are not installed does not hold readiness back (the
-design document's example entries list that way on a fresh install); one whose load
-failed does.
+every pinned model loaded (one that crashed is down until it loads again), and every
+task's default model loaded or loadable. A default model whose weights are not
+installed does not hold readiness back (the design document's example entries list
+that way on a fresh install); one whose load failed does.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from altlas.runtime import Runtime
+    from altlas_sdk.wire import ModelStatus
 
 _LOADABLE = {"available", "loading", "loaded", "weights_missing"}
 
@@ -41,14 +42,7 @@ def readiness(runtime: Runtime) -> Readiness:
     for entry in runtime.catalog:
         spec = entry.spec
         if spec.pin:
-            status = manager.status(spec.id)
-            checks.append(
-                Check(
-                    name=f"pinned:{spec.id}",
-                    ok=status.state == "loaded",
-                    detail=None if status.state == "loaded" else status.detail or status.state,
-                )
-            )
+            checks.append(_pinned(manager.status(spec.id)))
         elif spec.default_for:
             status = manager.status(spec.id)
             ok = status.state in _LOADABLE
@@ -60,6 +54,18 @@ def readiness(runtime: Runtime) -> Readiness:
                 )
             )
     return Readiness(ready=all(check.ok for check in checks), checks=checks)
+
+
+def _pinned(status: ModelStatus) -> Check:
+    """A pinned model is up when loaded; down otherwise, saying why (a crash names its
+    count and last exit reason)."""
+    name = f"pinned:{status.model_id}"
+    if status.state == "loaded":
+        return Check(name=name, ok=True)
+    detail = status.detail or status.state
+    if status.crashes and status.state == "error":
+        detail = f"down after {status.crashes} crash(es): {detail}"
+    return Check(name=name, ok=False, detail=detail)
 
 
 def _lifecycle(runtime: Runtime) -> Check:

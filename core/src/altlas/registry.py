@@ -1,5 +1,5 @@
 """What plugins registered: tasks, backends, sources, catalog entries, strategies,
-caches, combiners, routes and facades, each with the plugin that registered it.
+caches, combiners, model hosts, routes and facades, each with the plugin that registered it.
 
 Each registration hook is called once, in pluggy's call order (``tryfirst``, then the
 plugin loaded last back to the first, then ``trylast``; ``wrapper=True`` implementations
@@ -23,6 +23,7 @@ from altlas.plugins import Plugins
 from altlas_sdk import (
     Backend,
     Combiner,
+    ModelHost,
     ModelSource,
     ModelSpec,
     PluginMount,
@@ -78,6 +79,7 @@ class Registry:
     strategies: dict[str, Owned[SelectionStrategy]] = field(default_factory=dict)
     caches: dict[str, Owned[ResponseCache]] = field(default_factory=dict)
     combiners: dict[str, Owned[Combiner]] = field(default_factory=dict)
+    hosts: dict[str, Owned[ModelHost]] = field(default_factory=dict)
     routes: dict[str, Owned[PluginRoute | PluginMount]] = field(default_factory=dict)
     facades: dict[str, Owned[Facade]] = field(default_factory=dict)
 
@@ -118,6 +120,7 @@ _KINDS: tuple[_Kind, ...] = (
     ),
     _Kind("register_caches", "caches", ResponseCache, lambda c: c.name, "cache"),
     _Kind("register_combiners", "combiners", Combiner, lambda c: c.name, "combiner"),
+    _Kind("register_model_hosts", "hosts", ModelHost, lambda h: h.name, "model host"),
     _Kind("register_routes", "routes", (PluginRoute, PluginMount), lambda r: r.key, "route"),
     _Kind("register_facades", "facades", Facade, lambda f: f.name, "facade", Facade),
 )

@@ -26,7 +26,7 @@ from altlas.orchestration.orchestrator import ModelOrchestrator
 from altlas.plugins import Plugins, load_plugins
 from altlas.registry import Registry, collect_registrations
 from altlas.scheduler import Scheduler
-from altlas_sdk import CacheContext, ResponseCache, SourceContext
+from altlas_sdk import CacheContext, HostOptions, ModelHost, ResponseCache, SourceContext
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,10 @@ class Runtime:
         self.catalog: Catalog = build_catalog(self.registry, settings, self.resolver)
         _check_task_defaults(settings, self.catalog)
         self.executor = executor or ThreadExecutor()
+        #: Where backends run (``MODEL_HOST``); started in :meth:`start`.
+        self.host: ModelHost = self.registry.hosts[settings.model_host].item
         self.models = ModelManager(
-            self.catalog, self.registry, self.resolver, self.executor, settings
+            self.catalog, self.registry, self.resolver, self.executor, settings, self.host
         )
         cache = response_cache(settings, self.registry)
         self.metrics = Metrics()
@@ -93,8 +95,10 @@ class Runtime:
         return built
 
     async def start(self) -> None:
-        """Run the plugins' ``startup`` hooks, start unloading idle models, and start
-        loading the pinned models in the background (``/readyz`` waits for them)."""
+        """Start the model host, run the plugins' ``startup`` hooks, start unloading idle
+        models, and start loading the pinned models in the background (``/readyz``
+        waits for them)."""
+        await self.executor.run(self.host.start, host_options(self.settings))
         for result in self.plugins.pm.hook.startup(runtime=self):
             if inspect.isawaitable(result):
                 await result
@@ -121,6 +125,10 @@ class Runtime:
             if inspect.isawaitable(result):
                 await result
         await self.models.stop()
+        try:
+            await self.executor.run(self.host.stop)
+        except Exception:
+            logger.exception("stopping model host %s failed", self.host.name)
         if self.inference.cache.cache is not None:
             await self.inference.cache.cache.close()
         self.executor.shutdown()
@@ -138,6 +146,24 @@ def _check_choices(settings: Settings, registry: Registry) -> None:
         raise ConfigError(
             f"RESPONSE_CACHE: '{settings.response_cache}' is not registered ({known})"
         )
+    if settings.model_host not in registry.hosts:
+        known = ", ".join(sorted(registry.hosts))
+        raise ConfigError(
+            f"MODEL_HOST: '{settings.model_host}' is not registered (installed hosts: "
+            f"{known}; e.g. pip install altlas-{settings.model_host or 'ray'})"
+        )
+
+
+def host_options(settings: Settings) -> HostOptions:
+    """What the model host needs from the settings: each node's memory budget, the
+    operator's folders, whether models may use a GPU."""
+    return HostOptions(
+        ram_limit_bytes=settings.ram_budget_bytes(),
+        gpu_limit_bytes=settings.gpu_budget_bytes(),
+        model_dir=str(settings.model_dir),
+        cache_dir=str(settings.cache_dir),
+        use_gpu=settings.use_gpu,
+    )
 
 
 #: ``RESPONSE_CACHE`` values that turn the response cache off.

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from msgspec import Struct
 
+from altlas_sdk.hosts import HostInfo
+
 
 class InferenceRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     """``POST /api/inference/`` and the task routes.
@@ -98,6 +100,12 @@ class ModelStatus(Struct, kw_only=True):
     in_flight: int = 0
     #: When the idle model will be unloaded (``keep_alive``); ``None``: not scheduled.
     expires_at: float | None = None
+    #: Where the loaded model runs (``None`` when it is not in memory).
+    host: HostInfo | None = None
+    #: Times the model's host process died since start-up.
+    crashes: int = 0
+    #: Why it died the last time (``None``: it never crashed).
+    last_exit: str | None = None
 
 
 class LoadRequest(Struct, kw_only=True, forbid_unknown_fields=True):

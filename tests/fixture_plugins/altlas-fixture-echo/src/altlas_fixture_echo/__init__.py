@@ -1,9 +1,10 @@
 """A fixture plugin that tests the core's own logic: a new task id, a fake backend,
-a catalog entry whose file ships in this package, a plugin route, a response cache
-and a selection strategy. It stands in for no capability."""
+a catalog entry whose file ships in this package, a plugin route, a response cache,
+a selection strategy and a model host. It stands in for no capability."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,15 +14,18 @@ from starlette.responses import JSONResponse
 from altlas_sdk import (
     Backend,
     Combiner,
+    HostInfo,
     LoadedModel,
+    ModelHost,
     ModelSpec,
+    NodeInfo,
     PluginRoute,
     ResponseCache,
     SelectionStrategy,
     TaskSpec,
     hookimpl,
 )
-from altlas_sdk.errors import AltlasError, InvalidInput
+from altlas_sdk.errors import AltlasError, InvalidInput, ModelCrashed
 from altlas_sdk.tasks import CHAT, ChatMessage, ChatOutput
 
 TASK = "reverse-text"
@@ -96,13 +100,23 @@ _lock = threading.Lock()
 
 
 class EchoModel(LoadedModel):
+    """Reverses text. "crash" plays a host process that dies: that call and every later
+    one on this model (a "hold" released after it too) raise ModelCrashed, as calls on a
+    dead actor do."""
+
     def __init__(self, model_id: str, weights: str) -> None:
         self.model_id = model_id
         self.weights = weights
+        self.dead = False
+
+    def _check_alive(self):
+        if self.dead:
+            raise ModelCrashed(self.model_id, "killed by signal 9 (echo fixture)")
 
     def infer(self, task, inputs, parameters, cancel):
         with _lock:
             CALLS[self.model_id] = CALLS.get(self.model_id, 0) + 1
+        self._check_alive()
         if task == CHAT:
             reply = inputs.messages[-1].content[::-1]
             return ChatOutput(message=ChatMessage(role="assistant", content=reply))
@@ -122,9 +136,13 @@ class EchoModel(LoadedModel):
             return {"text": "not a struct"}
         if inputs.text == "teapot":
             raise Teapot()
+        if inputs.text == "crash":
+            self.dead = True
+            self._check_alive()
         if inputs.text == "hold":
             HELD.set()
             RELEASE.wait(WAIT_LIMIT_S)
+            self._check_alive()
         if inputs.text == "rendezvous":
             RENDEZVOUS.wait(WAIT_LIMIT_S)
         if inputs.text.startswith("sleep:"):
@@ -139,6 +157,11 @@ class EchoModel(LoadedModel):
         nothing until the request is cancelled, so a test can keep the model's slot
         for as long as its client stays."""
         text = inputs.messages[-1].content if task == CHAT else inputs.text
+        self._check_alive()
+        if text == "crash":
+            yield ReverseOutput(text="h")
+            self.dead = True
+            self._check_alive()
         if text == "hold":
             HELD.set()
             while not cancel.cancelled:
@@ -164,6 +187,50 @@ class EchoBackend(Backend):
         with _lock:
             LOADS[spec.id] = LOADS.get(spec.id, 0) + 1
         return EchoModel(spec.id, files.path.read_text())
+
+
+class HostedModel(LoadedModel):
+    """A model loaded by the fixture host: the backend's model, reporting its node."""
+
+    def __init__(self, inner, node):
+        self.inner = inner
+        self.node = node
+        self.device = inner.device
+
+    def infer(self, task, inputs, parameters, cancel):
+        return self.inner.infer(task, inputs, parameters, cancel)
+
+    def stream(self, task, inputs, parameters, cancel):
+        return self.inner.stream(task, inputs, parameters, cancel)
+
+    def unload(self):
+        self.inner.unload()
+
+    def host(self):
+        return HostInfo(kind="fixture", node=self.node, pid=os.getpid())
+
+
+class FixtureHost(ModelHost):
+    """MODEL_HOST=fixture: runs models in this process but reports two nodes, placing
+    each model on the node its entry's ``placement`` names (else node-a)."""
+
+    name = "fixture"
+
+    def start(self, options):
+        EVENTS.append(f"host-start:{options.namespace}")
+
+    def stop(self):
+        EVENTS.append("host-stop")
+
+    def load(self, backend, spec, files, policy, *, node=None):
+        chosen = next((key[5:] for key in spec.placement if key.startswith("node:")), None)
+        return HostedModel(backend.load(spec, files, policy), chosen or node or "node-a")
+
+    def nodes(self):
+        return [
+            NodeInfo(node="node-a", address="127.0.0.1", ram_total_bytes=1 << 30, gpus=0),
+            NodeInfo(node="node-b", address="127.0.0.1", ram_total_bytes=1 << 30, gpus=1),
+        ]
 
 
 class DictCache(ResponseCache):
@@ -244,6 +311,11 @@ def register_catalog_entries(register):
             default_for=[BLOB_TASK],
         )
     )
+
+
+@hookimpl
+def register_model_hosts(register):
+    register(FixtureHost())
 
 
 @hookimpl
