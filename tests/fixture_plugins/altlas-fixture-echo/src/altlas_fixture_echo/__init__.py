@@ -100,9 +100,9 @@ _lock = threading.Lock()
 
 
 class EchoModel(LoadedModel):
-    """Reverses text. "crash" plays a host process that dies: that call and every later
-    one on this model (a "hold" released after it too) raise ModelCrashed, as calls on a
-    dead actor do."""
+    """Reverses text. "crash" (or "crash:<this model's id>") plays a host process that
+    dies: that call and every later one on this model (a "hold" released after it too)
+    raise ModelCrashed, as calls on a dead actor do."""
 
     def __init__(self, model_id: str, weights: str) -> None:
         self.model_id = model_id
@@ -136,7 +136,7 @@ class EchoModel(LoadedModel):
             return {"text": "not a struct"}
         if inputs.text == "teapot":
             raise Teapot()
-        if inputs.text == "crash":
+        if inputs.text in ("crash", f"crash:{self.model_id}"):
             self.dead = True
             self._check_alive()
         if inputs.text == "hold":
