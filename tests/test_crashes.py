@@ -27,8 +27,9 @@ def echo(fixture_plugins):
     altlas_fixture_echo.HELD.clear()
     altlas_fixture_echo.RELEASE.clear()
     yield altlas_fixture_echo
-    # A test that failed while a call was held must not leave it waiting.
+    # A test that failed while a call or a load was held must not leave it waiting.
     altlas_fixture_echo.RELEASE.set()
+    altlas_fixture_echo.LOAD_GATE.set()
 
 
 def infer(client, text: str, model_id: str = MODEL):
@@ -149,7 +150,7 @@ def test_the_back_off_doubles_within_the_window_and_starts_over_after_it():
     assert record.backoff_until - (later + 1 + 39 * 0.01) == pytest.approx(300.0)
 
 
-def test_readyz_says_a_pinned_model_is_down_after_a_crash(
+def test_a_crashed_pinned_model_is_down_in_readyz_until_it_reloads_by_itself(
     echo, make_runtime, serve, tmp_path: Path
 ):
     config = tmp_path / "altlas.toml"
@@ -160,17 +161,26 @@ def test_readyz_says_a_pinned_model_is_down_after_a_crash(
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, "the pinned model never loaded"
             time.sleep(0.05)
-        assert_crashed(infer(client, "crash"))
+        loads = echo.LOADS[MODEL]
+        echo.LOAD_GATE.clear()  # the reload after the crash waits until the checks
+        try:
+            assert_crashed(infer(client, "crash"))
+            down = client.get("/readyz")
+            assert down.status_code == 503
+            (check,) = [c for c in down.json()["checks"] if c["name"] == f"pinned:{MODEL}"]
+            assert check["ok"] is False
+            assert "down after 1 crash" in check["detail"] and "signal 9" in check["detail"]
+            assert status(client)["pinned"] is True
+        finally:
+            echo.LOAD_GATE.set()
 
-        down = client.get("/readyz")
-        assert down.status_code == 503
-        (check,) = [c for c in down.json()["checks"] if c["name"] == f"pinned:{MODEL}"]
-        assert check["ok"] is False
-        assert "down after 1 crash" in check["detail"] and "signal 9" in check["detail"]
-        assert status(client)["pinned"] is True
-
-        assert infer(client, "abc").status_code == 200
-        assert client.get("/readyz").status_code == 200
+        # No request needed: a pinned model loads again by itself.
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the pinned model never came back"
+            time.sleep(0.05)
+        assert echo.LOADS[MODEL] == loads + 1
+        assert status(client)["state"] == "loaded"
 
 
 def test_the_orchestrator_falls_back_on_a_crash_and_counts_it(echo, make_runtime, serve):

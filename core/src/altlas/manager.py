@@ -90,6 +90,8 @@ class ModelManager:
         # Budget decisions (check, evict, reserve) are made one load at a time.
         self._room = asyncio.Lock()
         self._keep_alive = KeepAlive(self._slots, self.keep_alive_of, self._room, self._unload_idle)
+        #: Reloads of crashed pinned models, pending until their back-off ends.
+        self._reloads: set[asyncio.Task[None]] = set()
         # Set (and replaced) whenever a model becomes idle or leaves memory, so that a
         # load waiting for room looks again at once instead of polling.
         self._changed = asyncio.Event()
@@ -354,8 +356,10 @@ class ModelManager:
         self._keep_alive.start()
 
     async def stop(self) -> None:
-        """Stop unloading idle models and unload every model."""
+        """Stop unloading idle models and reloading crashed ones; unload every model."""
         await self._keep_alive.stop()
+        for reload in list(self._reloads):
+            reload.cancel()
         await self.unload_all()
 
     async def unload_model(self, model_id: str) -> ModelStatus:
@@ -438,6 +442,21 @@ class ModelManager:
             slot.detail += f"; crashed repeatedly: loads refused for {backoff:g}s"
         self.counts["crashed", model_id] += 1
         logger.error("model %s crashed: %s", model_id, crash.reason)
+        if slot.pinned:
+            # A pinned model stays loaded without waiting for a request (a readiness
+            # probe that fails would keep requests away for good).
+            reload = asyncio.ensure_future(self._reload_pinned(model_id))
+            self._reloads.add(reload)
+            reload.add_done_callback(self._reloads.discard)
+
+    async def _reload_pinned(self, model_id: str) -> None:
+        slot = self._slots[model_id]
+        await asyncio.sleep(max(0.0, slot.crashes.backoff_until - time.monotonic()))
+        if slot.pinned and slot.model is None:
+            try:
+                await self._ensure_loaded(model_id)
+            except AltlasError as error:
+                logger.error("reloading pinned model %s failed: %s", model_id, error.message)
 
     def crash_counts(self) -> dict[str, int]:
         """Crashes per model since start-up, for models that crashed at least once."""

@@ -63,8 +63,8 @@ def _pinned(status: ModelStatus) -> Check:
     if status.state == "loaded":
         return Check(name=name, ok=True)
     detail = status.detail or status.state
-    if status.crashes and status.state == "error":
-        detail = f"down after {status.crashes} crash(es): {detail}"
+    if status.crashes:
+        detail = f"down after {status.crashes} crash(es) (last exit: {status.last_exit}): {detail}"
     return Check(name=name, ok=False, detail=detail)
 
 

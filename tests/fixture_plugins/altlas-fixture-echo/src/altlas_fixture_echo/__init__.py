@@ -85,6 +85,9 @@ EVENTS: list[str] = []
 HELD = threading.Event()
 RELEASE = threading.Event()
 RENDEZVOUS = threading.Barrier(2)
+#: Loads wait until it is set (it is, unless a test clears it to hold loads back).
+LOAD_GATE = threading.Event()
+LOAD_GATE.set()
 WAIT_LIMIT_S = 60.0
 
 
@@ -184,6 +187,7 @@ class EchoBackend(Backend):
         if spec.options.get("fail_load"):
             raise RuntimeError("echo fixture load failed on purpose")
         time.sleep(delay)
+        LOAD_GATE.wait(WAIT_LIMIT_S)
         with _lock:
             LOADS[spec.id] = LOADS.get(spec.id, 0) + 1
         return EchoModel(spec.id, files.path.read_text())
