@@ -129,7 +129,8 @@ def _maybe_json(value: str) -> Any:
     if stripped[:1] in ("[", "{"):
         try:
             return msgspec.json.decode(stripped)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            # Not JSON after all (or too deep to be a parameter): the string itself.
             return value
     return value
 

@@ -23,6 +23,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from altlas.http.bodies import MALFORMED_JSON, malformed_json
 from altlas.http.errors import error_response
 from altlas.inference.decode import validation_failed
 from altlas_sdk.errors import (
@@ -101,8 +102,8 @@ def decode_openai(body: bytes, kind: type[Any]) -> Any:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as error:
         raise openai_error(validation_failed(error)) from None
-    except msgspec.DecodeError as error:
-        raise BadRequest(f"request body is not valid JSON: {error}", code="invalid_json") from None
+    except MALFORMED_JSON as error:
+        raise malformed_json(error) from None
 
 
 def sse_error_event(error: AltlasError, request: Request) -> bytes:
