@@ -139,6 +139,10 @@ class EchoModel(LoadedModel):
             return {"text": "not a struct"}
         if inputs.text == "teapot":
             raise Teapot()
+        if inputs.text == "abort" and os.environ.get("ALTLAS_FIXTURE_ALLOW_ABORT") == "1":
+            # A real native crash, for hosts that run models in processes of their own
+            # (ray); only where the environment allows it, never in a test's own server.
+            os.abort()
         if inputs.text in ("crash", f"crash:{self.model_id}"):
             self.dead = True
             self._check_alive()
