@@ -102,3 +102,69 @@ def test_bad_replicas_and_placement_in_the_config_file_are_named(echo, make_runt
     config.write_text(f"[models.{MODEL}]\nreplicas = 0\nplacement = {{ GPU = -1 }}\n")
     with pytest.raises(ConfigError, match="replicas"):
         make_runtime(config, ALTLAS_LOAD_PLUGINS="fixture-echo")
+
+
+def test_each_node_has_its_own_budget(echo, make_runtime, serve, tmp_path: Path):
+    config = tmp_path / "altlas.toml"
+    config.write_text(
+        "".join(f"[models.{mid}]\nmemory_mb = 60\n" for mid in ("echo-1", "echo-2", "blob-1"))
+    )
+    runtime = make_runtime(
+        config,
+        ALTLAS_LOAD_PLUGINS="fixture-echo",
+        MODEL_HOST="fixture",
+        RAM_MEMORY_LIMIT="100",  # per node: one 60 MB model each
+        MIN_RESIDENCY="0",
+    )
+
+    def node_of(client, model_id: str) -> str | None:
+        host = client.get(f"/api/models/{model_id}/status").json()["host"]
+        return host and host["node"]
+
+    with serve(runtime) as client:
+        assert client.post("/api/models/echo-1/load").status_code == 200
+        assert node_of(client, "echo-1") == "node-a"
+        # node-a is full: echo-2 goes to node-b rather than evicting echo-1.
+        assert client.post("/api/models/echo-2/load").status_code == 200
+        assert node_of(client, "echo-2") == "node-b"
+        nodes = {
+            n["node"]: n["models"] for n in client.get("/api/system/resources").json()["nodes"]
+        }
+        assert nodes == {"node-a": ["echo-1"], "node-b": ["echo-2"]}
+
+        # Both nodes full: the least recently used model of any node makes room.
+        assert client.post("/api/inference/", json={"model_id": "echo-1", "inputs": "a"}).is_success
+        assert client.post("/api/models/blob-1/load").status_code == 200
+        assert node_of(client, "blob-1") == "node-b"
+        assert client.get("/api/models/echo-2/status").json()["state"] == "available"
+        assert node_of(client, "echo-1") == "node-a"
+
+        # Both nodes held by pinned models: 507 names each node and what holds it.
+        for model_id in ("echo-1", "blob-1"):
+            assert client.post(f"/api/models/{model_id}/load", json={"pin": True}).is_success
+        refused = client.post("/api/models/echo-2/load")
+        assert refused.status_code == 507
+        message = refused.json()["error"]["message"]
+        assert message.startswith("model 'echo-2' fits no node.")
+        assert "node 'node-a': model 'echo-2' needs 60 MB RAM" in message
+        assert "echo-1 60 MB (pinned)" in message and "blob-1 60 MB (pinned)" in message
+        assert message.index("node-a") < message.index("echo-1") < message.index("node 'node-b'")
+
+
+def test_a_model_placed_on_a_node_loads_there_or_says_why_not(
+    echo, make_runtime, serve, tmp_path: Path
+):
+    config = tmp_path / "altlas.toml"
+    config.write_text(
+        '[models.echo-1]\nplacement = { "node:node-b" = 1 }\n'
+        '[models.echo-2]\nplacement = { "node:node-z" = 1 }\n'
+    )
+    runtime = make_runtime(config, ALTLAS_LOAD_PLUGINS="fixture-echo", MODEL_HOST="fixture")
+    with serve(runtime) as client:
+        assert client.post("/api/models/echo-1/load").json()["host"]["node"] == "node-b"
+        missing = client.post("/api/models/echo-2/load")
+        assert missing.status_code == 507
+        assert (
+            "placed on node 'node-z', which the model host does not have"
+            in (missing.json()["error"]["message"])
+        )

@@ -7,7 +7,8 @@ model to evict for it, or how long to wait (up to ``QUEUE_TIMEOUT``); the manage
 carries that out one load at a time. Idle models unload after their ``keep_alive``.
 Models load through the model host (``MODEL_HOST``); a model whose host process died
 (:class:`~altlas_sdk.errors.ModelCrashed`) is dropped, counted, and loaded again on
-the next request (:mod:`altlas.crashes`).
+the next request (:mod:`altlas.crash_watch`); on hosts with several nodes, each node
+has its own budget (:mod:`altlas.placement`).
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ from altlas.budget import (
     Insufficient,
     describe_holders,
     load_need,
-    plan_room,
 )
 from altlas.catalog import Catalog, CatalogEntry
 from altlas.config import Settings
+from altlas.crash_watch import CrashWatch
 from altlas.default_plugins.thread_host import ThreadHost
 from altlas.executor import Executor
 from altlas.keep_alive import KeepAlive
 from altlas.memory import measure_load, release_freed_memory
 from altlas.model_files import ModelFilesResolver
 from altlas.model_state import ModelSlot, ModelUsage, unavailable_reason
+from altlas.placement import NodeBudget, node_budgets, plan_placement, wanted_node
 from altlas.registry import Registry
 from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate, ModelHost
 from altlas_sdk.errors import (
@@ -90,13 +92,15 @@ class ModelManager:
         # Budget decisions (check, evict, reserve) are made one load at a time.
         self._room = asyncio.Lock()
         self._keep_alive = KeepAlive(self._slots, self.keep_alive_of, self._room, self._unload_idle)
-        #: Reloads of crashed pinned models, pending until their back-off ends.
-        self._reloads: set[asyncio.Task[None]] = set()
         # Set (and replaced) whenever a model becomes idle or leaves memory, so that a
         # load waiting for room looks again at once instead of polling.
         self._changed = asyncio.Event()
-        #: Loads, unloads by reason ("evicted", "idle", "requested") and failed loads.
+        #: Loads, unloads by reason ("evicted", "idle", "requested"), failed loads and
+        #: crashes.
         self.counts: Counter[tuple[str, str]] = Counter()
+        self._crashes = CrashWatch(
+            self._slots, executor, self.counts, self._notify, self._ensure_loaded
+        )
 
     # --- reading -----------------------------------------------------------------
 
@@ -157,6 +161,10 @@ class ModelManager:
             if slot.model is not None or slot.load is not None
         ]
 
+    def crash_counts(self) -> dict[str, int]:
+        """Crashes per model since start-up, for models that crashed at least once."""
+        return self._crashes.counts()
+
     def loaded_model(self, model_id: str) -> LoadedModel | None:
         """The loaded model, or ``None``."""
         slot = self._slots.get(model_id)
@@ -197,7 +205,7 @@ class ModelManager:
             # Every request in flight on the dead model sees its own ModelCrashed; the
             # first one drops the model, the others find it gone.
             if model is not None:
-                self._crashed(model_id, model, crash)
+                self._crashes.crashed(model_id, model, crash)
             raise
         finally:
             slot.in_flight -= 1
@@ -256,7 +264,8 @@ class ModelManager:
             await self._make_room(spec.id, slot, need)
             load_started = time.perf_counter()
             model, measured = await self.executor.run(
-                measure_load, lambda: self.host.load(backend, spec, files, self.policy)
+                measure_load,
+                lambda: self.host.load(backend, spec, files, self.policy, node=slot.node),
             )
             slot.last_load_ms = (time.perf_counter() - load_started) * 1000
         except WeightsMissing as error:
@@ -264,7 +273,7 @@ class ModelManager:
             raise WeightsMissing(f"model '{spec.id}' cannot load: {error.message}") from None
         except ModelCrashed as crash:
             # The host's process died while loading: counted as a crash (back-off).
-            self._record_crash(spec.id, slot, crash)
+            self._crashes.record(spec.id, crash)
             raise
         except (Overloaded, InsufficientMemory):
             # Memory was short, not the model broken: it stays loadable.
@@ -293,6 +302,7 @@ class ModelManager:
                 # Failed or cancelled: give back what was reserved for it.
                 slot.reserved = False
         slot.model = model
+        slot.node = model.host().node or slot.node  # where the host really put it
         slot.measured = slot.last_measured = model.memory() or measured
         # The files' fingerprint, never a version the backend reports: the response
         # cache keys on it before any load (see ``version_of``).
@@ -311,12 +321,23 @@ class ModelManager:
         or wait for a model to become idle or leave memory (up to ``QUEUE_TIMEOUT``:
         then 503); 507 when it can never fit."""
         deadline = time.monotonic() + self.settings.queue_timeout
+        nodes = await self._node_budgets()
+        wanted = wanted_node(self.catalog.get(model_id).spec.placement)
         while True:
             async with self._room:
-                plan = plan_room(model_id, need, self._holders(), self._budget, time.monotonic())
+                node, plan = plan_placement(
+                    model_id,
+                    need,
+                    self._holders(),
+                    {mid: other.node for mid, other in self._slots.items()},
+                    nodes,
+                    time.monotonic(),
+                    single=self._budget,
+                    wanted=wanted,
+                )
                 if isinstance(plan, Fits):
                     # Reserved under the lock: the next load's plan counts this one.
-                    slot.reserved = True
+                    slot.reserved, slot.node = True, node
                     return
                 if isinstance(plan, Insufficient):
                     raise InsufficientMemory(plan.message)
@@ -340,6 +361,15 @@ class ModelManager:
     def _holders(self) -> list[Holder]:
         return [slot.holder(model_id) for model_id, slot in self._slots.items()]
 
+    async def _node_budgets(self) -> list[NodeBudget]:
+        """Each node's budget where the host runs models on several nodes; none (one
+        budget, no node) where it has one."""
+        nodes = await self.executor.run(self.host.nodes)
+        if len(nodes) < 2:
+            return []
+        limit_set = self.settings.ram_memory_limit is not None
+        return node_budgets(nodes, self._budget, ram_limit_set=limit_set)
+
     # --- idle unloading ----------------------------------------------------------
 
     def keep_alive_of(self, model_id: str) -> float:
@@ -358,8 +388,7 @@ class ModelManager:
     async def stop(self) -> None:
         """Stop unloading idle models and reloading crashed ones; unload every model."""
         await self._keep_alive.stop()
-        for reload in list(self._reloads):
-            reload.cancel()
+        self._crashes.stop()
         await self.unload_all()
 
     async def unload_model(self, model_id: str) -> ModelStatus:
@@ -417,50 +446,6 @@ class ModelManager:
             self._notify()
         self.counts[reason, model_id] += 1
         logger.info("unloaded model %s (%s)", model_id, reason)
-
-    # --- crashes -----------------------------------------------------------------
-
-    def _crashed(self, model_id: str, model: LoadedModel, crash: ModelCrashed) -> None:
-        """Drop ``model``, whose host process died, so the next request loads it again."""
-        slot = self._slots[model_id]
-        if slot.model is not model:
-            return  # already dropped by another request that saw the same crash
-        slot.model = None
-        slot.version = slot.loaded_at = slot.expires_at = None
-        slot.measured = None
-        slot.reserved = False
-        self._record_crash(model_id, slot, crash)
-        # The host may still hold bookkeeping for the dead model (a dead actor's handle).
-        cleanup = asyncio.ensure_future(self.executor.run(model.unload))
-        cleanup.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._notify()
-
-    def _record_crash(self, model_id: str, slot: ModelSlot, crash: ModelCrashed) -> None:
-        backoff = slot.crashes.record(crash.reason)
-        slot.state, slot.detail = "error", crash.message
-        if backoff:
-            slot.detail += f"; crashed repeatedly: loads refused for {backoff:g}s"
-        self.counts["crashed", model_id] += 1
-        logger.error("model %s crashed: %s", model_id, crash.reason)
-        if slot.pinned:
-            # A pinned model stays loaded without waiting for a request (a readiness
-            # probe that fails would keep requests away for good).
-            reload = asyncio.ensure_future(self._reload_pinned(model_id))
-            self._reloads.add(reload)
-            reload.add_done_callback(self._reloads.discard)
-
-    async def _reload_pinned(self, model_id: str) -> None:
-        slot = self._slots[model_id]
-        await asyncio.sleep(max(0.0, slot.crashes.backoff_until - time.monotonic()))
-        if slot.pinned and slot.model is None:
-            try:
-                await self._ensure_loaded(model_id)
-            except AltlasError as error:
-                logger.error("reloading pinned model %s failed: %s", model_id, error.message)
-
-    def crash_counts(self) -> dict[str, int]:
-        """Crashes per model since start-up, for models that crashed at least once."""
-        return {mid: slot.crashes.count for mid, slot in self._slots.items() if slot.crashes.count}
 
     async def unload_all(self) -> None:
         """Unload every loaded model (at shutdown)."""

@@ -61,6 +61,8 @@ class ModelSlot:
 
     #: The operator's ``memory_mb``, in bytes: overrides estimate and measurement.
     declared_bytes: int | None = None
+    #: The node its memory is planned on, where the host has several (else ``None``).
+    node: str | None = None
     #: Its crashes: count, last exit reason, back-off.
     crashes: CrashRecord = field(default_factory=CrashRecord)
 

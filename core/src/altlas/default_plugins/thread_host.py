@@ -5,6 +5,7 @@ backend takes the whole server down (``MODEL_HOST=ray`` isolates each model).
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable
 
@@ -62,8 +63,10 @@ class ThreadHost(ModelHost):
         ]
 
 
+@functools.cache
 def _gpu_count() -> int:
-    """NVIDIA GPUs the driver reports; 0 without ``nvidia-ml-py`` or a driver."""
+    """NVIDIA GPUs the driver reports; 0 without ``nvidia-ml-py`` or a driver. Read
+    once: the manager asks for the nodes on every load."""
     try:
         import pynvml
 
