@@ -7,6 +7,7 @@ orchestrator falls back and counts the crash against the model's breaker."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -106,6 +107,39 @@ def test_every_request_in_flight_on_the_dead_model_gets_the_503(
         assert status(client)["crashes"] == 1
         assert crashes_metric(client) == 1
         assert infer(client, "abc").status_code == 200
+
+
+def test_a_crash_mid_stream_ends_the_stream_with_the_error(
+    echo, make_runtime, serve, tmp_path: Path
+):
+    config = tmp_path / "altlas.toml"
+    config.write_text(
+        '[models.echo-chat]\nbackend = "echo"\ntasks = ["chat"]\n'
+        'source = "package:altlas_fixture_echo/weights.txt"\n'
+    )
+    runtime = make_runtime(config, ALTLAS_LOAD_PLUGINS="fixture-echo", RESPONSE_CACHE="none")
+    body = {"model": "echo-chat", "messages": [{"role": "user", "content": "crash"}]}
+    with serve(runtime) as client:
+        streamed = client.post("/v1/chat/completions", json={**body, "stream": True})
+        assert streamed.status_code == 200  # the first chunk went out before the crash
+        events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
+        chunks = [json.loads(event) for event in events if event != "[DONE]"]
+        said = "".join(
+            chunk["choices"][0]["delta"].get("content") or ""
+            for chunk in chunks
+            if chunk.get("choices")
+        )
+        assert said == "h"
+        (error,) = [chunk["error"] for chunk in chunks if "error" in chunk]
+        assert error["code"] == "model_crashed" and "echo-chat" in error["message"]
+        after = status(client, "echo-chat")
+        assert after["state"] == "error" and after["crashes"] == 1
+        # Not streamed, the next request loads it again and answers.
+        answer = client.post(
+            "/v1/chat/completions",
+            json={**body, "messages": [{"role": "user", "content": "abc"}]},
+        )
+        assert answer.json()["choices"][0]["message"]["content"] == "cba"
 
 
 def test_repeated_crashes_refuse_loads_for_a_while(echo, make_runtime, serve):

@@ -166,7 +166,11 @@ class EchoModel(LoadedModel):
         text = inputs.messages[-1].content if task == CHAT else inputs.text
         self._check_alive()
         if text == "crash":
-            yield ReverseOutput(text="h")
+            # One chunk, then the process "dies" under the stream.
+            if task == CHAT:
+                yield ChatOutput(message=ChatMessage(role="assistant", content="h"))
+            else:
+                yield ReverseOutput(text="h")
             self.dead = True
             self._check_alive()
         if text == "hold":
