@@ -3,7 +3,14 @@
 # scripts/install.sh, serving on port 8000 with MODEL_DIR=/app/models.
 #
 #   docker build -t altlas .
-#   docker run -p 8000:8000 -v /path/to/models:/app/models altlas
+#   docker run -p 8000:8000 -e ALTLAS_API_KEY="$(openssl rand -hex 32)" \
+#       -v /path/to/models:/app/models altlas
+#
+# It serves on 0.0.0.0, so it needs an API key (without one `altlas serve` refuses to
+# start): ALTLAS_API_KEY, or ALTLAS_API_KEY_FILE naming a mounted secret
+# (-e ALTLAS_API_KEY_FILE=/run/secrets/altlas_api_key), or AUTH_KEYS_FILE with named keys
+# from `altlas keys create`. Clients send `Authorization: Bearer <key>`
+# (docs/configuration.md, "Security").
 #
 # CPU-only torch (a much smaller image):
 #   docker build --build-arg PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu -t altlas .

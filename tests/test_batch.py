@@ -185,7 +185,9 @@ def minilm_client(tmp_path_factory):
     )
     environ = {"MODEL_DIR": str(root / "models"), "CACHE_DIR": str(root / "c")}
     runtime = Runtime(Settings.load(environ=environ, config_path=config))
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+    with TestClient(
+        create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+    ) as client:
         assert client.post(f"/api/models/{MINILM}/load").json()["state"] == "loaded"
         yield client
 

@@ -38,7 +38,9 @@ def served(installed_fixture_plugins, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(installed_fixture_plugins))
         runtime = Runtime(Settings.load(environ=env))
-        with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+        with TestClient(
+            create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+        ) as client:
             document = client.get("/openapi.json").json()
             specs = {task: owned.item for task, owned in runtime.registry.tasks.items()}
     return document, specs

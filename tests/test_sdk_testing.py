@@ -56,7 +56,7 @@ class TestFixtures:
 
         build_linear(altlas_model_dir / "double.onnx")
         runtime = Runtime(Settings.load(environ=altlas_environ))
-        with TestClient(create_app(runtime)) as client:
+        with TestClient(create_app(runtime), base_url="http://localhost") as client:
             response = client.post(
                 "/api/inference/",
                 json={

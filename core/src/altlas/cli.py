@@ -1,8 +1,10 @@
-"""The ``altlas`` command: ``serve``, ``plugins``, ``models``."""
+"""The ``altlas`` command: ``serve``, ``plugins``, ``models``, ``keys``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -11,6 +13,7 @@ import msgspec
 
 from altlas.config import ConfigError, Settings
 from altlas.registry import PluginConflict
+from altlas.security import keys_cli
 
 if TYPE_CHECKING:
     from altlas.runtime import Runtime
@@ -33,6 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=30.0,
         help="seconds a shutdown waits for requests in flight before cancelling them (default 30)",
     )
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve on a non-loopback address without API keys (anyone who reaches the port "
+        "can load, unload and run models)",
+    )
 
     for name, text in (
         ("plugins", "list plugins and plugin errors"),
@@ -40,13 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--json", action="store_true", help="print JSON")
+    keys_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
         settings = Settings.load(config_path=args.config)
+        if args.command == "keys":
+            return keys_cli.run(args, settings)
         from altlas.runtime import Runtime
 
         if args.command == "serve":
+            settings = _serving_settings(settings, args)
             return _serve(Runtime(settings), args, settings)
         runtime = Runtime(settings)
     except (ConfigError, PluginConflict) as error:
@@ -55,6 +68,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "plugins":
         return _print_plugins(runtime, args.json)
     return _print_models(runtime, args.json)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _serving_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings ``altlas serve`` runs with: its bind name added to ``ALLOWED_HOSTS``.
+    Raises :class:`ConfigError` for a non-loopback address without API keys (unless
+    ``--allow-unauthenticated``) and for a keys file that does not parse."""
+    from altlas.security.keys import KeyStore
+
+    if not KeyStore(settings).enabled and not _is_loopback(args.host):
+        if not args.allow_unauthenticated:
+            raise ConfigError(
+                f"refusing to serve on {args.host} without API keys: anyone who can reach "
+                "the port could load, unload and run models. Set ALTLAS_API_KEY to a secret "
+                "of 16 characters or more (or ALTLAS_API_KEY_FILE to a file holding one), or "
+                "AUTH_KEYS_FILE with keys from 'altlas keys create NAME --scope admin'; or "
+                "pass --allow-unauthenticated to serve without keys"
+            )
+        print(
+            f"altlas: WARNING: serving on {args.host} without API keys "
+            "(--allow-unauthenticated): anyone who can reach the port controls the models",
+            file=sys.stderr,
+        )
+    host = args.host.strip("[]").lower()
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        # Served under a name: requests for that name are this server's own.
+        if host not in settings.allowed_hosts:
+            return dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
+    return settings
 
 
 def _serve(runtime: Runtime, args: argparse.Namespace, settings: Settings) -> int:

@@ -146,6 +146,41 @@ def _as_text(value: Any) -> str:
     return str(value).strip()
 
 
+def _as_secret(value: Any) -> str | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) < 16:
+        raise ValueError("expected a key of at least 16 characters (altlas keys create makes one)")
+    return text
+
+
+def _as_optional_path(value: Any) -> Path | None:
+    text = str(value).strip()
+    return Path(text).expanduser() if text else None
+
+
+def _as_hosts(value: Any) -> tuple[str, ...]:
+    # Host names compare in lower case; "[::1]" and "::1" are the same host.
+    names = _as_names(value) or ()
+    return tuple(name.lower().strip("[]") for name in names)
+
+
+def _as_origins(value: Any) -> tuple[str, ...]:
+    origins = _as_names(value) or ()
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(f"expected origins such as https://app.example, got {origin!r}")
+    return tuple(origin.rstrip("/").lower() for origin in origins)
+
+
+def _as_audit_log(value: Any) -> str | None:
+    text = str(value).strip()
+    if text.lower() in {"", "none", "off"}:
+        return "off"
+    return str(Path(text).expanduser())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the service. Field metadata gives each one's variable name."""
@@ -214,6 +249,27 @@ class Settings:
         metadata={"env": "ALTLAS_DISABLE_PLUGINS", "parse": lambda v: _as_names(v) or ()},
     )
     model_host: str = field(default="thread", metadata={"env": "MODEL_HOST", "parse": _as_text})
+    # --- Security: API keys, allowed hosts and origins, the audit log (docs/configuration.md
+    # "Security"). The key itself never appears in the settings' repr.
+    api_key: str | None = field(
+        default=None, repr=False, metadata={"env": "ALTLAS_API_KEY", "parse": _as_secret}
+    )
+    api_key_file: Path | None = field(
+        default=None, metadata={"env": "ALTLAS_API_KEY_FILE", "parse": _as_optional_path}
+    )
+    auth_keys_file: Path | None = field(
+        default=None, metadata={"env": "AUTH_KEYS_FILE", "parse": _as_optional_path}
+    )
+    allowed_hosts: tuple[str, ...] = field(
+        default=("localhost", "127.0.0.1", "::1"),
+        metadata={"env": "ALLOWED_HOSTS", "parse": _as_hosts},
+    )
+    cors_origins: tuple[str, ...] = field(
+        default=(), metadata={"env": "CORS_ORIGINS", "parse": _as_origins}
+    )
+    audit_log: str | None = field(
+        default=None, metadata={"env": "AUDIT_LOG", "parse": _as_audit_log}
+    )
     #: ``[models.<id>]`` tables of the config file, by model id.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ``[tasks]`` table: task id -> default model id.
@@ -269,6 +325,13 @@ class Settings:
         # Absolute paths, so messages and model sources do not depend on a later chdir.
         object.__setattr__(self, "model_dir", self.model_dir.absolute())
         object.__setattr__(self, "cache_dir", self.cache_dir.absolute())
+
+    def audit_log_path(self) -> Path | None:
+        """The audit log's file: ``AUDIT_LOG``, by default ``CACHE_DIR/audit.log``;
+        ``None`` when ``AUDIT_LOG`` is ``off`` (the ``altlas.audit`` logger only)."""
+        if self.audit_log == "off":
+            return None
+        return Path(self.audit_log).absolute() if self.audit_log else self.cache_dir / "audit.log"
 
     def ram_budget_bytes(self) -> int:
         """``RAM_MEMORY_LIMIT`` in bytes; by default 75% of the machine's RAM."""

@@ -47,6 +47,25 @@ class BadRequest(AltlasError):
     type = "invalid_request_error"
 
 
+class AuthenticationFailed(AltlasError):
+    """No API key, or one the service does not know, where the route needs one. The
+    response carries ``WWW-Authenticate: Bearer``."""
+
+    status = 401
+    type = "authentication_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PermissionDenied(AltlasError):
+    """The caller is known but may not do this: its API key lacks the route's scope or
+    may not use the model, or a browser page on another origin sent the request."""
+
+    status = 403
+    type = "permission_error"
+
+
 class NotFound(AltlasError):
     """The named thing does not exist."""
 
@@ -160,8 +179,10 @@ class RateLimited(AltlasError):
     status = 429
     type = "rate_limit_error"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, round(retry_after)))})
+    def __init__(self, message: str, *, retry_after: float = 1.0, code: str | None = None) -> None:
+        super().__init__(
+            message, code=code, headers={"Retry-After": str(max(1, round(retry_after)))}
+        )
 
 
 class Overloaded(AltlasError):

@@ -24,7 +24,9 @@ from altlas.http.routes import (
     orchestrated,
     system,
 )
+from altlas.http.security import LazyCORSMiddleware, SecurityMiddleware
 from altlas.runtime import Runtime, get_runtime
+from altlas.security.guard import Security
 from altlas_sdk import PluginMount, PluginRoute
 from altlas_sdk.errors import AltlasError
 
@@ -37,6 +39,8 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         active = runtime or get_runtime()
         app.state.runtime = active
+        # Keys, quotas and the audit log; a bad AUTH_KEYS_FILE stops the start here.
+        app.state.security = Security(active.settings)
         for route in _plugin_routes(active):
             app.router.routes.append(route)
         await active.start()
@@ -60,6 +64,9 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
         middleware=[
             Middleware(MetricsMiddleware),
             Middleware(RequestContextMiddleware),
+            # CORS outside the security checks: a browser's preflight carries no key.
+            Middleware(LazyCORSMiddleware),
+            Middleware(SecurityMiddleware),
             Middleware(BodySizeLimitMiddleware),
         ],
         exception_handlers={AltlasError: altlas_error_handler, HTTPException: http_error_handler},

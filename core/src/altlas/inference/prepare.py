@@ -23,6 +23,7 @@ import msgspec
 from altlas.inference.decode import TaskCall, decode_call
 from altlas.inference.select import ModelSelector
 from altlas.registry import Registry
+from altlas.security.principal import require_model
 from altlas_sdk import InferenceRequest, ModelSpec, TaskSpec
 from altlas_sdk.errors import TaskNotServed
 
@@ -66,6 +67,7 @@ class Preparer:
         task a route names (it lets ``model_id`` be omitted). Raises
         :class:`~altlas_sdk.errors.AltlasError` subclasses (404, 422...)."""
         selection = self.selector.select(request, task)
+        require_model(selection.entry.spec.id)
         call = decode_call(
             self.registry.tasks[selection.task].item, request.inputs, request.parameters
         )
@@ -97,6 +99,7 @@ class Preparer:
             ),
             task,
         )
+        require_model(selection.entry.spec.id)
         return PreparedRequest(
             spec=selection.entry.spec,
             call=call,

@@ -17,8 +17,9 @@ from altlas.inference.prepare import PreparedRequest, Preparer
 from altlas.orchestration.candidates import admit, listed_candidates, task_candidates
 from altlas.orchestration.wire import Attempt, ExcludedModel, OrchestratedRequest, RankedModel
 from altlas.registry import Registry
+from altlas.security.principal import current_principal
 from altlas_sdk import Candidate, Combiner, InferenceRequest, SelectionStrategy
-from altlas_sdk.errors import TaskNotServed, ValidationFailed
+from altlas_sdk.errors import PermissionDenied, TaskNotServed, ValidationFailed
 
 
 class ListedOrder(SelectionStrategy):
@@ -71,6 +72,20 @@ class Plan:
         return f"fell back to '{chosen}' (rank {position + 1}) after {failed}: {explained}"
 
 
+def _allowed_to_caller(
+    candidates: list[Candidate],
+) -> tuple[list[Candidate], list[ExcludedModel]]:
+    """The candidates the request's API key may use, and the others as excluded."""
+    principal = current_principal()
+    kept = [c for c in candidates if principal.may_use(c.spec.id)]
+    dropped = [
+        ExcludedModel(model_id=c.spec.id, reason=f"API key '{principal.name}' may not use it")
+        for c in candidates
+        if not principal.may_use(c.spec.id)
+    ]
+    return kept, dropped
+
+
 class Planner:
     """Builds the :class:`Plan` of an orchestrated request."""
 
@@ -100,6 +115,15 @@ class Planner:
             candidates, excluded = task_candidates(selector, task)
         admitted, refused = admit(candidates, request.constraints)
         excluded += refused
+        admitted, forbidden = _allowed_to_caller(admitted)
+        excluded += forbidden
+        if forbidden and not admitted:
+            raise PermissionDenied(
+                f"API key '{current_principal().name}' may not use any model that can serve "
+                f"this request ({', '.join(e.model_id for e in forbidden)})",
+                param="$.model_id",
+                code="model_not_allowed",
+            )
         if not admitted:
             why = "; ".join(f"{e.model_id}: {e.reason}" for e in excluded) or "none installed"
             raise TaskNotServed(task, f"no model for task '{task}' can serve this request: {why}")

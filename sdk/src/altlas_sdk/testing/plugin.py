@@ -82,7 +82,11 @@ def altlas_client(altlas_app: Starlette) -> Iterator[TestClient]:
     in the one JSON error shape, as a real client would see them."""
     from starlette.testclient import TestClient
 
-    with TestClient(altlas_app, raise_server_exceptions=False) as client:
+    # As localhost: the service refuses Host names outside ALLOWED_HOSTS, and
+    # TestClient's own default, 'testserver', is not one.
+    with TestClient(
+        altlas_app, base_url="http://localhost", raise_server_exceptions=False
+    ) as client:
         yield client
 
 

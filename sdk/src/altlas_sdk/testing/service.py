@@ -66,7 +66,11 @@ def serve(runtime: Runtime) -> Iterator[TestClient]:
     """An HTTP client of the real app over ``runtime``, its lifespan running for the
     block: start-up hooks run on entry, every model is unloaded on exit. Server errors
     come back as ``500`` responses in the one JSON error shape, as a client sees them."""
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+    # As localhost: the service refuses Host names outside ALLOWED_HOSTS, and
+    # TestClient's own default, 'testserver', is not one.
+    with TestClient(
+        create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+    ) as client:
         yield client
 
 

@@ -9,6 +9,8 @@ from altlas.http.bodies import decode_json
 from altlas.http.openapi import describe
 from altlas.http.responses import MsgspecResponse
 from altlas.runtime import Runtime
+from altlas.security.audit import ACTION_STATE
+from altlas.security.principal import current_principal, require_model
 from altlas_sdk.wire import LoadRequest, ModelInfo, ModelList, ModelStatus
 
 
@@ -18,20 +20,29 @@ def _runtime(request: Request) -> Runtime:
 
 @describe(response=ModelList, tags=["models"])
 async def list_models(request: Request) -> MsgspecResponse:
-    """``GET /api/models/``: every model with its state."""
-    return MsgspecResponse(ModelList(models=_runtime(request).models.list_models()))
+    """``GET /api/models/``: every model with its state (those the API key may use)."""
+    principal = current_principal()
+    models = [m for m in _runtime(request).models.list_models() if principal.may_use(m.id)]
+    return MsgspecResponse(ModelList(models=models))
+
+
+def _model_id(request: Request) -> str:
+    """The path's model id, once the API key is known to be allowed to use it."""
+    model_id = request.path_params["model_id"]
+    require_model(model_id, param=None)
+    return model_id
 
 
 @describe(response=ModelInfo, errors=[404], tags=["models"])
 async def model_info(request: Request) -> MsgspecResponse:
     """``GET /api/models/{model_id}``."""
-    return MsgspecResponse(_runtime(request).models.info(request.path_params["model_id"]))
+    return MsgspecResponse(_runtime(request).models.info(_model_id(request)))
 
 
 @describe(response=ModelStatus, errors=[404], tags=["models"])
 async def model_status(request: Request) -> MsgspecResponse:
     """``GET /api/models/{model_id}/status``."""
-    return MsgspecResponse(_runtime(request).models.status(request.path_params["model_id"]))
+    return MsgspecResponse(_runtime(request).models.status(_model_id(request)))
 
 
 @describe(
@@ -44,9 +55,12 @@ async def model_status(request: Request) -> MsgspecResponse:
 async def load_model(request: Request) -> MsgspecResponse:
     """``POST /api/models/{model_id}/load``: returns when the model is loaded. An
     optional body ``{"pin": true}`` pins it."""
+    model_id = _model_id(request)
     body = await decode_json(request, LoadRequest, optional=True)
+    if body is not None and body.pin:
+        request.scope["state"][ACTION_STATE] = "pin"
     status = await _runtime(request).models.load_model(
-        request.path_params["model_id"], pin=body.pin if body is not None else None
+        model_id, pin=body.pin if body is not None else None
     )
     return MsgspecResponse(status)
 
@@ -54,7 +68,7 @@ async def load_model(request: Request) -> MsgspecResponse:
 @describe(response=ModelStatus, errors=[404], tags=["models"])
 async def unload_model(request: Request) -> MsgspecResponse:
     """``POST /api/models/{model_id}/unload``."""
-    status = await _runtime(request).models.unload_model(request.path_params["model_id"])
+    status = await _runtime(request).models.unload_model(_model_id(request))
     return MsgspecResponse(status)
 
 

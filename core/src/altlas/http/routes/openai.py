@@ -42,6 +42,7 @@ from altlas.openai.types import (
     Model,
     ModelList,
 )
+from altlas.security.principal import current_principal, require_model
 from altlas_sdk import tasks
 from altlas_sdk.errors import ModelNotFound, NotFound
 from altlas_sdk.wire import ModelInfo
@@ -79,8 +80,15 @@ async def list_models(request: Request) -> Response:
     """``GET /v1/models``: the models that can run now (weights present, backend
     installed)."""
     infos = request.app.state.runtime.models.list_models()
+    principal = current_principal()
     return MsgspecResponse(
-        ModelList(data=[_model(info) for info in infos if info.status.state not in _NOT_RUNNABLE])
+        ModelList(
+            data=[
+                _model(info)
+                for info in infos
+                if info.status.state not in _NOT_RUNNABLE and principal.may_use(info.id)
+            ]
+        )
     )
 
 
@@ -88,6 +96,7 @@ async def list_models(request: Request) -> Response:
 async def retrieve_model(request: Request) -> Response:
     """``GET /v1/models/{model}``: one catalog model."""
     model_id = request.path_params["model"]
+    require_model(model_id, param=None)
     try:
         info = request.app.state.runtime.models.info(model_id)
     except ModelNotFound:
