@@ -294,3 +294,14 @@ def test_requests_of_one_key_run_in_parallel_up_to_its_limit(server):
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     assert results == [200, 200]
+
+
+def test_metrics_count_requests_by_key_name_never_by_key(server):
+    assert server.get("/api/models/", headers=bearer("infer")).status_code == 200
+    assert server.get("/api/models/").status_code == 401
+    assert server.get("/api/models/", headers=bearer("watch")).status_code == 403
+    text = server.get("/metrics", headers=bearer("watch")).text
+    assert 'altlas_api_key_requests_total{key="infer",status="200"} 1' in text
+    assert 'altlas_api_key_requests_total{key="unauthenticated",status="401"} 1' in text
+    assert 'altlas_api_key_requests_total{key="watch",status="403"} 1' in text
+    assert all(key not in text for key, _ in KEYS.values())

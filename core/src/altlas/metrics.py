@@ -146,6 +146,12 @@ class Metrics:
             "overloaded, skipped).",
             ("model", "outcome"),
         )
+        self.api_key_requests = Counter(
+            "altlas_api_key_requests_total",
+            "HTTP requests by API key name (never the key) and status, while keys are on; "
+            "'unauthenticated' counts requests without a valid key.",
+            ("key", "status"),
+        )
         self.batch_size = Histogram(
             "altlas_batch_size",
             "Requests per coalesced backend call (dynamic batching).",
@@ -163,6 +169,7 @@ class Metrics:
             self.inference_seconds,
             self.cache,
             self.orchestration,
+            self.api_key_requests,
             self.batch_size,
         ):
             lines.extend(family.render())

@@ -71,6 +71,7 @@ class SecurityMiddleware:
         finally:
             reset_principal(token)
             security.quotas.release(principal)
+            _count(scope, security, principal.name, status)
             if needed == ADMIN:
                 _audit(scope, security, principal.name, status)
 
@@ -97,8 +98,15 @@ class SecurityMiddleware:
             error.status,
             error.code or error.type,
         )
+        _count(scope, security, principal.name if principal else UNAUTHENTICATED.name, error.status)
         if needed == ADMIN:
             _audit(scope, security, who, error.status)
+
+
+def _count(scope: Scope, security: Security, key_name: str, status: int) -> None:
+    """Count the request in ``altlas_api_key_requests_total`` while keys are on."""
+    if security.keys.enabled:
+        scope["app"].state.runtime.metrics.api_key_requests.inc(key_name, str(status))
 
 
 def _client(scope: Scope) -> str:
