@@ -270,6 +270,31 @@ class Settings:
     audit_log: str | None = field(
         default=None, metadata={"env": "AUDIT_LOG", "parse": _as_audit_log}
     )
+    # --- Resource limits: what one connection or request may hold (docs/configuration.md
+    # "Limits"). 0 turns a limit off.
+    http_header_timeout: float = field(
+        default=10.0, metadata={"env": "HTTP_HEADER_TIMEOUT", "parse": _as_non_negative_seconds}
+    )
+    http_keep_alive_timeout: float = field(
+        default=5.0,
+        metadata={"env": "HTTP_KEEP_ALIVE_TIMEOUT", "parse": _as_non_negative_seconds},
+    )
+    max_connections: int = field(
+        default=1000, metadata={"env": "MAX_CONNECTIONS", "parse": _as_count}
+    )
+    max_tokens: int = field(default=32768, metadata={"env": "MAX_TOKENS", "parse": _as_count})
+    max_embedding_inputs: int = field(
+        default=2048, metadata={"env": "MAX_EMBEDDING_INPUTS", "parse": _as_count}
+    )
+    max_tts_characters: int = field(
+        default=4096, metadata={"env": "MAX_TTS_CHARACTERS", "parse": _as_count}
+    )
+    max_audio_seconds: float = field(
+        default=1800.0, metadata={"env": "MAX_AUDIO_SECONDS", "parse": _as_non_negative_seconds}
+    )
+    max_batch_pixels: int = field(
+        default=80_000_000, metadata={"env": "MAX_BATCH_PIXELS", "parse": _as_count}
+    )
     #: ``[models.<id>]`` tables of the config file, by model id.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ``[tasks]`` table: task id -> default model id.
