@@ -11,7 +11,9 @@ def test_example_entries_wait_for_their_weights(make_runtime, base_env):
     status = runtime.models.status("llama2-7b-q4")
     assert status.state == "weights_missing"
     expected = Path(base_env["MODEL_DIR"]) / "llama-2-7b-chat.Q4_K_M.gguf"
-    assert str(expected) in status.detail
+    # Where to put it, relative to the setting: never where MODEL_DIR is on disk.
+    assert "at MODEL_DIR/llama-2-7b-chat.Q4_K_M.gguf" in status.detail
+    assert base_env["MODEL_DIR"] not in status.detail
     # Once the file is there, the entry waits for its backend's plugin instead.
     expected.write_bytes(b"GGUF")
     status = runtime.models.status("llama2-7b-q4")

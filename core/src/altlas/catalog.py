@@ -15,12 +15,16 @@ from altlas.model_files import ModelFilesResolver
 from altlas.registry import Registry
 from altlas_sdk import ModelSpec
 from altlas_sdk.catalog import is_valid_model_id
-from altlas_sdk.errors import ModelNotFound
+from altlas_sdk.errors import AltlasError, ModelNotFound
+from altlas_sdk.paths import is_inside
 
 logger = logging.getLogger(__name__)
 
 CONFIG_PROVIDER = "config"
 MODEL_DIR_PROVIDER = "model_dir"
+
+#: The fields a config table must give when it overrides no other entry.
+_REQUIRED = frozenset({"backend", "tasks", "source"})
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,21 @@ def build_catalog(registry: Registry, settings: Settings, resolver: ModelFilesRe
         model_id: CatalogEntry(owned.item, owned.plugin)
         for model_id, owned in registry.catalog.items()
     }
+    # A table that is neither a whole entry nor an override of a plugin's may override
+    # a file found in MODEL_DIR (``trust_pickled_weights = true`` for a dropped-in file).
+    for_discovered = {}
     for model_id, table in settings.models.items():
-        entries[model_id] = _config_entry(model_id, table, entries.get(model_id))
+        if model_id in entries or _REQUIRED <= table.keys():
+            entries[model_id] = _config_entry(model_id, table, entries.get(model_id))
+        else:
+            for_discovered[model_id] = table
     for entry in _discover(registry, settings, resolver, entries):
-        entries[entry.spec.id] = entry
+        table = for_discovered.pop(entry.spec.id, None)
+        entries[entry.spec.id] = (
+            entry if table is None else _config_entry(entry.spec.id, table, entry)
+        )
+    for model_id, table in for_discovered.items():
+        _config_entry(model_id, table, None)  # raises, naming the missing fields
     return Catalog(entries)
 
 
@@ -95,14 +110,18 @@ def _discover(
     """Entries for files in MODEL_DIR that no entry references and a backend claims."""
     if not settings.model_dir.is_dir():
         return []
-    referenced = {
-        resolver.locate(ref).resolve()
-        for entry in entries.values()
-        for ref in resolver.references(entry.spec).values()
-    }
+    referenced = _referenced(resolver, entries)
     found = []
     for path in sorted(settings.model_dir.iterdir()):
         if path.name.startswith(".") or path.resolve() in referenced:
+            continue
+        if not is_inside(path, settings.model_dir):
+            # Not even shown to a backend's discover(), which may read the file.
+            logger.warning(
+                "MODEL_DIR/%s is a symbolic link to outside MODEL_DIR: not listing it; "
+                "name its target's absolute path as an entry's source in the config file",
+                path.name,
+            )
             continue
         for name in sorted(registry.backends):
             task = registry.backends[name].item.discover(path)
@@ -126,6 +145,19 @@ def _discover(
             )
             break
     return found
+
+
+def _referenced(resolver: ModelFilesResolver, entries: dict[str, CatalogEntry]) -> set[Path]:
+    """Where the entries' references point; a reference that cannot be located (a
+    refused path, a malformed ``hf:``) points nowhere here: its model's status says why."""
+    paths = set()
+    for entry in entries.values():
+        for ref in resolver.references(entry.spec).values():
+            try:
+                paths.add(resolver.locate(ref).resolve())
+            except AltlasError:
+                continue
+    return paths
 
 
 def _model_id_for(path: Path) -> str:

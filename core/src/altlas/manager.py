@@ -251,6 +251,7 @@ class ModelManager:
         spec = entry.spec
         model: LoadedModel | None = None
         try:
+            self.resolver.refuse_unsafe(spec)  # before anything reads, fetches or writes
             problem = unavailable_reason(spec, self.resolver, self.registry)
             if problem is not None and problem[0] == "weights_missing":
                 raise WeightsMissing(problem[1])
@@ -270,7 +271,8 @@ class ModelManager:
             slot.last_load_ms = (time.perf_counter() - load_started) * 1000
         except WeightsMissing as error:
             slot.state, slot.detail = "available", None
-            raise WeightsMissing(f"model '{spec.id}' cannot load: {error.message}") from None
+            message = self.resolver.redact(error.message)
+            raise WeightsMissing(f"model '{spec.id}' cannot load: {message}") from None
         except ModelCrashed as crash:
             # The host's process died while loading: counted as a crash (back-off).
             self._crashes.record(spec.id, crash)
@@ -283,6 +285,7 @@ class ModelManager:
         except AltlasError as error:
             # A 4xx (e.g. an unreadable file) is the operator's to fix: the model stays
             # loadable, and its status says what the last attempt hit.
+            error.message = self.resolver.redact(error.message)  # no MODEL_DIR on disk
             self.counts["load_failed", spec.id] += 1
             slot.state = "error" if error.status >= 500 else "available"
             slot.detail = (
@@ -293,7 +296,8 @@ class ModelManager:
             internal = InternalError.logged(
                 logger, "loading model %s failed", spec.id, exc_info=error
             )
-            slot.state, slot.detail = "error", f"load failed: {type(error).__name__}: {error}"
+            detail = self.resolver.redact(f"load failed: {type(error).__name__}: {error}")
+            slot.state, slot.detail = "error", detail
             self.counts["load_failed", spec.id] += 1
             raise internal from error
         finally:

@@ -3,6 +3,10 @@
 A reference is ``scheme:rest`` where ``scheme`` is a registered source (``package``,
 ``https``, ``hf``...), or else a plain path (the ``file`` source: relative paths are
 under MODEL_DIR).
+
+Every path is checked against its source's roots (MODEL_DIR and CACHE_DIR, symbolic
+links resolved) before anything is read, fetched or written: a reference that leaves
+them is refused with :class:`~altlas_sdk.paths.UnsafePath`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from altlas_sdk import ModelFiles, ModelSource, ModelSpec, SourceContext
-from altlas_sdk.errors import WeightsMissing
+from altlas_sdk.errors import AltlasError, WeightsMissing
+from altlas_sdk.paths import CACHE_DIR_NAME, MODEL_DIR_NAME, UnsafePath, check_inside
 
 FILE_SCHEME = "file"
 
@@ -40,35 +45,96 @@ class ModelFilesResolver:
         source, rest = self.split(ref)
         return source.locate(rest, self.context)
 
+    def check(self, ref: str, path: Path | None = None) -> Path:
+        """``ref``'s local path (``path`` when given: what a fetch returned) once it is
+        known to stay inside its source's roots; raises :class:`UnsafePath`."""
+        source, rest = self.split(ref)
+        if path is None:
+            path = source.locate(rest, self.context)
+        roots = source.roots(rest, self.context)
+        if roots is None:
+            return path
+        shown = " or ".join(self._root_name(root) for root in roots)
+        return check_inside(path, roots, what=f"'{ref}'", shown=shown)
+
+    def refused(self, spec: ModelSpec) -> str | None:
+        """Why ``spec``'s files may not be used (a path that leaves MODEL_DIR or
+        CACHE_DIR), or ``None``."""
+        for ref in self.references(spec).values():
+            try:
+                self.check(ref)
+            except UnsafePath as error:
+                return error.message
+            except AltlasError:
+                continue  # a malformed reference: missing() says how to write it
+        return None
+
+    def refuse_unsafe(self, spec: ModelSpec) -> None:
+        """Raise :class:`UnsafePath` (409 ``unsafe_path``) when :meth:`refused` says why."""
+        reason = self.refused(spec)
+        if reason is not None:
+            raise UnsafePath(f"model '{spec.id}' cannot load: {reason}")
+
     def missing(self, spec: ModelSpec) -> str | None:
         """What the operator must provide before ``spec`` can load, or ``None``."""
         problems = []
         for ref in self.references(spec).values():
             source, rest = self.split(ref)
-            if not source.is_available(rest, self.context):
-                problems.append(source.missing_message(rest, self.context))
+            try:
+                if not source.is_available(rest, self.context):
+                    problems.append(source.missing_message(rest, self.context))
+            except AltlasError as error:  # a malformed reference: its message says how
+                problems.append(error.message)
         return "; ".join(problems) if problems else None
 
     def version(self, spec: ModelSpec) -> str | None:
         """The fingerprint of ``spec``'s files where they are on local disk now, without
-        fetching or loading anything; ``None`` while any is still to be fetched. Equal
-        to the :attr:`ModelFiles.fingerprint` a load of the same files gets, so a
-        response cache keyed on it answers before (and without) a load."""
-        paths = [self.locate(ref) for ref in self.references(spec).values()]
+        fetching or loading anything; ``None`` while any is still to be fetched (or is
+        refused). Equal to the :attr:`ModelFiles.fingerprint` a load of the same files
+        gets, so a response cache keyed on it answers before (and without) a load."""
+        try:
+            paths = [self.check(ref) for ref in self.references(spec).values()]
+        except AltlasError:
+            return None
         if not all(path.exists() for path in paths):
             return None
         return fingerprint(paths)
 
     def fetch(self, spec: ModelSpec) -> ModelFiles:
-        """Make every file of ``spec`` local and return them; raises ``WeightsMissing``."""
+        """Make every file of ``spec`` local and return them; raises ``WeightsMissing``,
+        or ``UnsafePath`` for a reference that leaves its roots, before any download and
+        again on what the download left."""
         paths: dict[str, Path] = {}
         for role, ref in self.references(spec).items():
             source, rest = self.split(ref)
-            paths[role] = source.fetch(rest, self.context)
+            self.check(ref)
+            paths[role] = self.check(ref, source.fetch(rest, self.context))
             if not paths[role].exists():
                 raise WeightsMissing(source.missing_message(rest, self.context))
         main = paths.pop("source")
         return ModelFiles(path=main, extra=paths, fingerprint=fingerprint([main, *paths.values()]))
+
+    def redact(self, text: str) -> str:
+        """``text`` with MODEL_DIR's and CACHE_DIR's locations on disk written as
+        ``MODEL_DIR`` and ``CACHE_DIR``: a library's error message about a model file
+        (a status detail, a 409) then says which file without saying where the
+        service keeps its folders."""
+        for root, name in (
+            (self.context.model_dir, MODEL_DIR_NAME),
+            (self.context.cache_dir, CACHE_DIR_NAME),
+        ):
+            # Longest spelling first: the resolved one may extend the configured one.
+            for spelling in sorted({str(root.resolve()), str(root)}, key=len, reverse=True):
+                if spelling not in ("", ".", "/"):
+                    text = text.replace(spelling, name)
+        return text
+
+    def _root_name(self, root: Path) -> str:
+        if root == self.context.model_dir:
+            return MODEL_DIR_NAME
+        if root == self.context.cache_dir:
+            return CACHE_DIR_NAME
+        return f"its folder '{root.name}'"
 
 
 def fingerprint(paths: list[Path]) -> str:

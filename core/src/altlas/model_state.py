@@ -134,6 +134,9 @@ def unavailable_reason(
 ) -> tuple[str, str] | None:
     """Why ``spec``'s model cannot load now, as a state ("weights_missing" or
     "unavailable") and what the operator can do about it; ``None`` when it can."""
+    refused = resolver.refused(spec)  # a path out of MODEL_DIR/CACHE_DIR: never read
+    if refused is not None:
+        return "unavailable", refused
     # Weights first: the operator's next step for the example entries is the file.
     missing = resolver.missing(spec)
     if missing is not None:

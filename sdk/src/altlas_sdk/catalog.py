@@ -10,6 +10,11 @@ path. A :class:`ModelSource` resolves one scheme to a local path; the core ships
 ``file:`` (a plain path: relative paths are under MODEL_DIR), ``package:`` (a file
 inside an installed Python package), ``https:``/``http:`` (downloaded once into
 CACHE_DIR) and ``hf:`` (a Hugging Face hub file, for online users).
+
+A source keeps what it resolves inside its :meth:`ModelSource.roots` (MODEL_DIR and
+CACHE_DIR unless it says otherwise), symbolic links followed: the core refuses a
+reference that leaves them (:class:`altlas_sdk.paths.UnsafePath`) before anything is
+read, fetched or written.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from msgspec import Meta, Struct
+
+from altlas_sdk.paths import display_path
 
 #: Model ids are URL path segments: letters, digits, ``.``, ``_`` and ``-``.
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -82,6 +89,7 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     memory_mb: Annotated[int, Meta(ge=1)] | None = None
     max_batch_size: Annotated[int, Meta(ge=1)] | None = None
     max_wait_ms: Annotated[float, Meta(ge=0)] | None = None
+    trust_pickled_weights: bool = False
     replicas: Annotated[int, Meta(ge=1)] = 1
     placement: dict[str, Annotated[float, Meta(ge=0)]] = {}
 
@@ -103,6 +111,11 @@ class SourceContext:
     model_dir: Path
     cache_dir: Path
 
+    def display(self, path: Path) -> str:
+        """``path`` for a message or a listing: ``MODEL_DIR/<rest>`` or
+        ``CACHE_DIR/<rest>``, never where those folders are on disk."""
+        return display_path(path, self.model_dir, self.cache_dir)
+
 
 class ModelSource(ABC):
     """Resolves references of one ``scheme`` (the text before the first ``:``)."""
@@ -123,6 +136,13 @@ class ModelSource(ABC):
         """
         return self.locate(ref, context).exists()
 
+    def roots(self, ref: str, context: SourceContext) -> tuple[Path, ...] | None:
+        """The folders :meth:`locate`'s path must stay inside once symbolic links are
+        resolved (for a folder, every file in it too); the core refuses ``ref``
+        otherwise. The default: MODEL_DIR and CACHE_DIR. ``None`` lifts the check, for
+        a path the operator wrote out in full (an absolute ``file:`` path)."""
+        return (context.model_dir, context.cache_dir)
+
     def fetch(self, ref: str, context: SourceContext) -> Path:
         """Make the files local (download them where the source can) and return the path.
 
@@ -139,4 +159,5 @@ class ModelSource(ABC):
 
     def missing_message(self, ref: str, context: SourceContext) -> str:
         """What the operator must do to provide a missing file."""
-        return f"'{self.scheme}:{ref}' is missing: expected at {self.locate(ref, context)}"
+        shown = context.display(self.locate(ref, context))
+        return f"'{self.scheme}:{ref}' is missing: expected at {shown}"

