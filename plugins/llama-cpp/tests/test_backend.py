@@ -16,7 +16,7 @@ from altlas_llama_cpp.generation import _first_stop, _held_back
 from altlas_llama_cpp.gguf_info import read_gguf_info
 from altlas_llama_cpp.options import estimate, gpu_layers, parse_options
 from altlas_sdk import CancellationToken, DevicePolicy, ModelFiles, ModelSpec
-from altlas_sdk.errors import Conflict, InvalidInput, InvalidModelFile
+from altlas_sdk.errors import BadRequest, Conflict, InvalidInput, InvalidModelFile
 from altlas_sdk.tasks import (
     CHAT,
     EMBEDDING,
@@ -180,10 +180,18 @@ def test_stream_matches_infer_and_holds_back_stop_prefixes(model):
     assert all(chunk.finish_reason is None for chunk in chunks[:-1])
 
 
-def test_max_tokens_is_capped_by_the_context(model):
-    output = generate(model, prompt="the cat " * 8, max_tokens=1000)
+def test_generation_without_max_tokens_stops_at_the_context(model):
+    output = generate(model, prompt="the cat " * 8)
     assert output.finish_reason == "length"
     assert output.usage.total_tokens == 128  # n_ctx
+
+
+def test_max_tokens_over_the_context_is_refused_as_openai_does(model):
+    with pytest.raises(BadRequest) as caught:
+        generate(model, prompt="the cat " * 8, max_tokens=1000)
+    assert caught.value.code == "context_length_exceeded"
+    assert caught.value.param == "$.parameters.max_tokens"
+    assert "maximum context length is 128 tokens" in caught.value.message
 
 
 def test_prompt_longer_than_the_context_is_invalid_input(model):

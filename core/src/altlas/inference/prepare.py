@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from altlas.inference.caps import RequestCaps
 from altlas.inference.decode import TaskCall, decode_call
 from altlas.inference.select import ModelSelector
 from altlas.registry import Registry
@@ -51,9 +52,13 @@ class PreparedRequest:
 class Preparer:
     """Selects the model and decodes the call of a request."""
 
-    def __init__(self, selector: ModelSelector, registry: Registry) -> None:
+    def __init__(
+        self, selector: ModelSelector, registry: Registry, caps: RequestCaps | None = None
+    ) -> None:
         self.selector = selector
         self.registry = registry
+        #: Per-request caps on work (``MAX_TOKENS``...), checked on every call prepared.
+        self.caps = caps or RequestCaps()
 
     def prepare(
         self,
@@ -71,6 +76,7 @@ class Preparer:
         call = decode_call(
             self.registry.tasks[selection.task].item, request.inputs, request.parameters
         )
+        self.caps.check(call)
         return PreparedRequest(
             spec=selection.entry.spec,
             call=call,
@@ -91,6 +97,7 @@ class Preparer:
         """Prepare a call whose inputs and parameters are already the task's types, for
         ``model_id`` (``None``: the task's default model). Nothing is decoded."""
         task = call.spec.id
+        self.caps.check(call)
         # A strategy choosing a default model may read the request as it came.
         raw_parameters = msgspec.structs.asdict(call.parameters) if model_id is None else {}
         selection = self.selector.select(

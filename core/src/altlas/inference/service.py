@@ -19,6 +19,7 @@ from typing import TypeVar
 import msgspec
 
 from altlas.inference.cache import CacheStep
+from altlas.inference.caps import RequestCaps
 from altlas.inference.coalesce import Coalescer
 from altlas.inference.encode import build_response, check_output
 from altlas.inference.latency import LatencyBook
@@ -30,6 +31,7 @@ from altlas.metrics import Metrics
 from altlas.registry import Registry
 from altlas.scheduler import Scheduler, Timed
 from altlas_sdk import CancellationToken, InferenceRequest, InferenceResponse, ModelSpec
+from altlas_sdk.limits import set_media_limits
 
 T = TypeVar("T")
 
@@ -56,7 +58,9 @@ class InferenceService:
         #: Dynamic batching; ``None``: every request runs on its own.
         self.coalescer = coalescer
         #: Step 1: select the model, decode the call.
-        self.preparer = Preparer(selector, registry)
+        self.preparer = Preparer(selector, registry, RequestCaps.from_settings(manager.settings))
+        # The plugins' audio decoders read MAX_AUDIO_SECONDS from the SDK when they load.
+        set_media_limits(max_audio_seconds=manager.settings.max_audio_seconds)
         #: Measured per-model latency, read by selection strategies.
         self.latency: LatencyBook = selector.latency
         # Selection weighs how busy each model is.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from altlas_sdk import CancellationToken
-from altlas_sdk.errors import InvalidInput
+from altlas_sdk.errors import BadRequest, InvalidInput
 from altlas_sdk.tasks import FinishReason, GenerationParameters, TokenLogprob, TopLogprob
 
 # llama.cpp's own sampling defaults, used where a request leaves a parameter unset.
@@ -69,7 +69,19 @@ class Generation:
                 f"holds {n_ctx} (catalog option n_ctx)"
             )
         budget = n_ctx - len(self.prompt_tokens)
-        limit = min(parameters.max_tokens or budget, budget)
+        if parameters.max_tokens is not None and parameters.max_tokens > budget:
+            # As OpenAI answers: the request cannot be met, so it is refused up front
+            # rather than cut short silently.
+            asked = len(self.prompt_tokens) + parameters.max_tokens
+            raise BadRequest(
+                f"This model's maximum context length is {n_ctx} tokens. However, you "
+                f"requested {asked} tokens ({len(self.prompt_tokens)} in the prompt, "
+                f"{parameters.max_tokens} in the completion). Please reduce the length of "
+                "the prompt or max_tokens.",
+                param="$.parameters.max_tokens",
+                code="context_length_exceeded",
+            )
+        limit = parameters.max_tokens or budget
         stops = [s for s in (*(parameters.stop or ()), *self.extra_stops) if s]
         longest_stop = max((len(s) for s in stops), default=0)
         vocab = llama_cpp.llama_model_get_vocab(llama.model)

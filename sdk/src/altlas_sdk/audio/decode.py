@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from altlas_sdk.errors import (
@@ -24,6 +24,7 @@ from altlas_sdk.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from altlas_sdk.limits import media_limits
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,12 +40,17 @@ SILENCE_DBFS = -60.0
 _TRUNCATED_SHARE = 0.9
 
 
+def _service_max_seconds() -> float:
+    return media_limits().max_audio_seconds
+
+
 @dataclass(frozen=True)
 class AudioLimits:
-    """What one upload may be: ``max_bytes`` of file, ``max_duration_s`` of audio."""
+    """What one upload may be: ``max_bytes`` of file, ``max_duration_s`` of audio (by
+    default the service's ``MAX_AUDIO_SECONDS``, measured on the decoded audio)."""
 
     max_bytes: int = 100 * 1024 * 1024
-    max_duration_s: float = 3600.0
+    max_duration_s: float = field(default_factory=_service_max_seconds)
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> AudioLimits:
@@ -263,7 +269,8 @@ def _too_long(
 ) -> PayloadTooLarge:
     length = f"more than {limits.max_duration_s:g}" if at_least else f"{seconds:.1f}"
     return PayloadTooLarge(
-        f"the audio is {length} s long; the limit is {limits.max_duration_s:g} s",
+        f"the audio is {length} s long; the limit is {limits.max_duration_s:g} s "
+        "(MAX_AUDIO_SECONDS, or the model's max_audio_duration_s option)",
         param=param,
         code="audio_too_long",
     )
