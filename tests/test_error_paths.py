@@ -75,6 +75,61 @@ def _broken_until_open(client) -> httpx.Response:
     return _orchestrated(client, model_id=["echo-1"], inputs="explode")
 
 
+#: Keys of the service :func:`_keyed` starts: name -> (key, what it allows).
+_KEYS = {
+    "reader": ("reader-key-0123456789abcdef", {"scopes": ["inference"]}),
+    "echo1": ("echo1-key-0123456789abcdef", {"scopes": ["inference"], "models": ["echo-1"]}),
+    "once": ("once-key-0123456789abcdef", {"scopes": ["inference"], "rate_limit": "1/hour"}),
+    "busy": ("busy-key-0123456789abcdef", {"scopes": ["inference"], "max_concurrency": 1}),
+}
+
+
+def _keyed(call: Callable, **settings: str) -> httpx.Response:
+    """``call(client, headers_of)`` on a service of its own with API keys (and
+    ``settings``): the rows that only a service with keys or CORS origins answers."""
+    import tempfile
+
+    from altlas.security.keys import KeyEntry, digest, write_keys_file
+    from altlas.security.principal import Principal
+    from altlas_sdk.testing.service import build_runtime, serve
+
+    def entry(name: str, key: str, allows: dict) -> KeyEntry:
+        principal = Principal(
+            name=name,
+            scopes=frozenset(allows["scopes"]),
+            models=tuple(allows["models"]) if "models" in allows else None,
+            rate_limit=allows.get("rate_limit"),
+            max_concurrency=allows.get("max_concurrency"),
+        )
+        return KeyEntry(principal, digest(key))
+
+    with tempfile.TemporaryDirectory() as root:
+        keys = Path(root) / "keys.toml"
+        write_keys_file(keys, {name: entry(name, *value) for name, value in _KEYS.items()})
+        environ = {"MODEL_DIR": root, "CACHE_DIR": root, "AUTH_KEYS_FILE": str(keys)}
+        runtime = build_runtime({**environ, "ALTLAS_LOAD_PLUGINS": "fixture-echo", **settings})
+        with serve(runtime) as client:
+            return call(client, lambda name: {"Authorization": f"Bearer {_KEYS[name][0]}"})
+
+
+def _over_concurrency(client, headers_of) -> httpx.Response:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import altlas_fixture_echo as echo
+
+    echo.HELD.clear()
+    echo.RELEASE.clear()
+    hold = {"model_id": "echo-1", "inputs": "hold"}
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(client.post, "/api/inference/", json=hold, headers=headers_of("busy"))
+        try:
+            assert echo.HELD.wait(60)
+            return client.get("/api/models/", headers=headers_of("busy"))
+        finally:
+            echo.RELEASE.set()
+            held.result()
+
+
 def _loaded(client, text: str) -> httpx.Response:
     assert client.post("/api/models/echo-1/load").status_code == 200
     return client.post("/api/inference/", json={"model_id": "echo-1", "inputs": text})
@@ -118,6 +173,36 @@ TRIGGERS: dict[tuple[int, str | None], Callable] = {
         c, task_type="blob-stats", inputs={"blob": "eA=="}, ensemble=True
     ),
     (429, None): lambda c: c.get("/api/plugins/fixture/limited"),
+    (400, "host_not_allowed"): lambda c: c.get("/api/models/", headers={"Host": "evil.example"}),
+    (403, "cross_origin"): lambda c: c.post(
+        "/api/models/echo-1/load", headers={"Origin": "http://evil.example"}
+    ),
+    (401, "missing_api_key"): lambda c: _keyed(lambda k, _: k.get("/api/models/")),
+    (401, "invalid_api_key"): lambda c: _keyed(
+        lambda k, _: k.get("/api/models/", headers={"X-API-Key": "not-a-key"})
+    ),
+    (403, "missing_scope"): lambda c: _keyed(
+        lambda k, headers_of: k.post("/api/models/echo-1/load", headers=headers_of("reader"))
+    ),
+    (403, "model_not_allowed"): lambda c: _keyed(
+        lambda k, headers_of: k.post(
+            "/api/inference/",
+            json={"model_id": "echo-2", "inputs": "x"},
+            headers=headers_of("echo1"),
+        )
+    ),
+    (415, "json_required"): lambda c: _keyed(
+        lambda k, _: k.post(
+            "/api/tasks/reverse-text",
+            data={"inputs": "x"},
+            headers={"Origin": "http://app.example"},
+        ),
+        CORS_ORIGINS="http://app.example",
+    ),
+    (429, "rate_limit"): lambda c: _keyed(
+        lambda k, headers_of: [k.get("/api/models/", headers=headers_of("once")) for _ in "ab"][1]
+    ),
+    (429, "concurrency_limit"): lambda c: _keyed(_over_concurrency),
     (503, None): lambda c: c.get("/api/plugins/fixture/busy"),
     (500, "<id>"): lambda c: _loaded(c, "explode"),
     (503, "all_candidates_failed"): lambda c: (
