@@ -24,12 +24,13 @@ from altlas_sdk import (
     ModelFiles,
     ModelSpec,
 )
-from altlas_sdk.errors import AltlasError, InvalidInput, InvalidModelFile, WeightsMissing
+from altlas_sdk.errors import AltlasError, InvalidInput, WeightsMissing
 from altlas_sdk.tasks import IMAGE_CLASSIFICATION, IMAGE_SEGMENTATION, OBJECT_DETECTION
 from altlas_sdk.vision.annotate import attach_annotation
 from altlas_sdk.vision.images import ImageLimits, decode_batch
 from altlas_yolo.offline import import_ultralytics
 from altlas_yolo.results import classes_filter, to_classification, to_detection, to_segmentation
+from altlas_yolo.weights import load_yolo
 
 if TYPE_CHECKING:
     from msgspec import Struct
@@ -80,13 +81,8 @@ class YoloBackend(Backend):
     def load(self, spec: ModelSpec, files: ModelFiles, policy: DevicePolicy) -> LoadedModel:
         ultralytics = import_ultralytics()
         if not files.path.exists():
-            raise WeightsMissing(f"'{files.path}' does not exist")
-        try:
-            model = ultralytics.YOLO(str(files.path), task=spec.options.get("task"))
-        except Exception as error:  # noqa: BLE001 - torch and ultralytics raise many types
-            raise InvalidModelFile(
-                f"cannot load '{files.path.name}' with ultralytics: {error}"
-            ) from None
+            raise WeightsMissing(f"'{files.path.name}' does not exist")
+        model = load_yolo(ultralytics, spec, files.path)
         return YoloModel(model, spec, _device_for(policy))
 
 

@@ -10,6 +10,12 @@ Ultralytics also replaces ``PIL.Image.open`` for the whole process with a wrappe
 on any file Pillow cannot identify, tries to pip-install ``pi-heif`` and then fails with
 ``ModuleNotFoundError``: every plugin's "not an image" answer would become a 500. The
 original ``Image.open`` is put back right after the import.
+
+Ultralytics unpickles ``.pt`` weights with ``weights_only=False`` unless
+``ULTRALYTICS_SAFE_LOAD`` is on when it is imported: then it loads them with
+``torch.load(weights_only=True)`` and an allow-list of its own model classes, so a
+crafted file cannot run code. It is always turned on here; an entry with
+``trust_pickled_weights = true`` is loaded the old way (:mod:`altlas_yolo.weights`).
 """
 
 from __future__ import annotations
@@ -26,10 +32,16 @@ _OFFLINE_ENVIRONMENT = {
 }
 
 
+#: Read once, at Ultralytics' import; not the operator's to turn off for every model.
+SAFE_LOAD_ENV = "ULTRALYTICS_SAFE_LOAD"
+
+
 def import_ultralytics() -> Any:
-    """The ``ultralytics`` module, imported with auto-install and online checks off."""
+    """The ``ultralytics`` module, imported with auto-install and online checks off and
+    its safe (``weights_only``) loading on."""
     for name, value in _OFFLINE_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    os.environ[SAFE_LOAD_ENV] = "1"
     try:
         import ultralytics
     except ImportError:
