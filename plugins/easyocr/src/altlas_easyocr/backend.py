@@ -2,13 +2,16 @@
 
 Downloads stay off: the entry's folder must hold the detector (``craft_mlt_25k.pth``)
 and the recognizer of its languages (``english_g2.pth`` for English); a missing file is
-a ``409 weights_missing`` that names it, never a download attempt.
+a ``409 weights_missing`` that names it, never a download attempt. The ``.pth`` files
+are unpickled with ``torch.load(weights_only=True)`` (:mod:`altlas_easyocr.safe_load`)
+unless the entry has ``trust_pickled_weights = true``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from altlas_easyocr.safe_load import restrict_easyocr_loads, trusting
 from altlas_sdk import (
     Backend,
     CancellationToken,
@@ -25,6 +28,7 @@ from altlas_sdk.errors import (
     InvalidModelFile,
     WeightsMissing,
 )
+from altlas_sdk.pickles import PickledWeightsRefused, refused_by_safe_loader, trust_hint
 from altlas_sdk.tasks import OCR
 from altlas_sdk.vision.annotate import attach_annotation
 from altlas_sdk.vision.images import ImageLimits, decode_image, to_array
@@ -58,29 +62,36 @@ class EasyOcrBackend(Backend):
         folder = files.path
         if not folder.is_dir():
             raise WeightsMissing(
-                f"'{folder}' is not a folder; an easyocr entry's source is the folder of "
-                "its .pth weights"
+                f"'{folder.name}' is not a folder; an easyocr entry's source is the folder "
+                "of its .pth weights"
             )
         languages = list(spec.options.get("languages", ["en"]))
         gpu = policy.use_gpu and torch.cuda.is_available()
+        restrict_easyocr_loads()
         try:
-            reader = easyocr.Reader(
-                languages,
-                gpu=gpu,
-                model_storage_directory=str(folder),
-                # Without it EasyOCR creates ~/.EasyOCR/user_network.
-                user_network_directory=str(folder),
-                download_enabled=False,
-                verbose=False,
-            )
+            with trusting(spec.trust_pickled_weights):
+                reader = easyocr.Reader(
+                    languages,
+                    gpu=gpu,
+                    model_storage_directory=str(folder),
+                    # Without it EasyOCR creates ~/.EasyOCR/user_network.
+                    user_network_directory=str(folder),
+                    download_enabled=False,
+                    verbose=False,
+                )
         except FileNotFoundError as error:
             raise WeightsMissing(
-                f"EasyOCR weights for {languages} are missing from '{folder}': {error}"
+                f"EasyOCR weights for {languages} are missing from '{folder.name}': {error}"
             ) from None
         except ValueError as error:  # unknown language codes
             raise InvalidModelFile(f"EasyOCR cannot read {languages}: {error}") from None
         except Exception as error:  # noqa: BLE001 - torch raises many types on bad files
-            raise InvalidModelFile(f"cannot load EasyOCR from '{folder}': {error}") from None
+            if refused_by_safe_loader(error):
+                raise PickledWeightsRefused(
+                    f"refused to load EasyOCR's weights in '{folder.name}': they hold objects "
+                    f"beyond tensors; {trust_hint(spec)}"
+                ) from None
+            raise InvalidModelFile(f"cannot load EasyOCR from '{folder.name}': {error}") from None
         return EasyOcrModel(reader, gpu, ImageLimits.from_options(spec.options))
 
 
