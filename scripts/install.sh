@@ -34,7 +34,10 @@ install_starter() {
     )
 }
 
-# What the test suite needs on top (the root pyproject's `test` dependency group).
+# What the test suite needs on top (the root pyproject's `test` dependency group), and
+# the ray model host with Ray itself, which the starter set leaves out: its tests run a
+# real Ray cluster.
 install_test_tools() {
     _pip install --quiet --group "$ALTLAS_ROOT/pyproject.toml:test" || return 1
+    _pip install --quiet -c "$ALTLAS_ROOT/constraints.txt" -e "$ALTLAS_ROOT/plugins/ray" || return 1
 }

@@ -142,6 +142,41 @@ def test_a_crash_mid_stream_ends_the_stream_with_the_error(
         assert answer.json()["choices"][0]["message"]["content"] == "cba"
 
 
+def test_a_crash_in_a_batch_request_is_its_slots_503_and_drops_the_model(echo, make_runtime, serve):
+    runtime = make_runtime(ALTLAS_LOAD_PLUGINS="fixture-echo", RESPONSE_CACHE="none")
+    body = {"requests": [{"model_id": MODEL, "inputs": "crash"}, {"inputs": "abc"}]}
+    with serve(runtime) as client:
+        crashed, other = client.post("/api/inference/batch", json=body).json()["results"]
+        assert (crashed["error"]["type"], crashed["error"]["code"]) == (
+            "unavailable_error",
+            "model_crashed",
+        )
+        assert status(client)["crashes"] == 1
+        # The other slot either ran before the crash or loaded the model again.
+        assert other.get("outputs") == {"text": "cba"} or other["error"]["code"] == (
+            "model_crashed"
+        )
+        assert infer(client, "abc").json()["outputs"] == {"text": "cba"}
+
+
+def test_a_crash_fails_a_whole_batch_call_not_one_input(echo):
+    from altlas_sdk import CancellationToken
+    from altlas_sdk.errors import ModelCrashed
+
+    model = echo.EchoModel(MODEL, "weights")
+    inputs = [echo.ReverseInput(text=text) for text in ("abc", "crash", "xyz")]
+    with pytest.raises(ModelCrashed):
+        model.infer_batch(echo.TASK, inputs, echo.ReverseParameters(), CancellationToken())
+    # Per-input errors still fill only their slots.
+    ok, bad = model.__class__(MODEL, "w").infer_batch(
+        echo.TASK,
+        [echo.ReverseInput(text="abc"), echo.ReverseInput(text="")],
+        echo.ReverseParameters(),
+        CancellationToken(),
+    )
+    assert ok.text == "cba" and bad.code == "invalid_input"
+
+
 def test_repeated_crashes_refuse_loads_for_a_while(echo, make_runtime, serve):
     runtime = make_runtime(ALTLAS_LOAD_PLUGINS="fixture-echo", RESPONSE_CACHE="none")
     with serve(runtime) as client:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from altlas_sdk.errors import AltlasError, BadRequest, Cancelled
+from altlas_sdk.errors import AltlasError, BadRequest, Cancelled, ModelCrashed
 from altlas_sdk.hosts import HostInfo
 
 if TYPE_CHECKING:
@@ -152,13 +152,16 @@ class LoadedModel(ABC):
         """Run several inputs of one task; one result per input, in order.
 
         A bad input fails only itself: its slot holds the error. The default runs
-        :meth:`infer` per input; backends that batch natively override it.
+        :meth:`infer` per input; backends that batch natively override it. A
+        :class:`~altlas_sdk.errors.ModelCrashed` fails the whole call: the model is gone.
         """
         results: list[Struct | AltlasError] = []
         for item in inputs:
             cancel.raise_if_cancelled()
             try:
                 results.append(self.infer(task, item, parameters, cancel))
+            except ModelCrashed:
+                raise
             except AltlasError as error:
                 results.append(error)
         return results

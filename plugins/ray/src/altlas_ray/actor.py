@@ -74,6 +74,8 @@ class ModelActor:
         self._tokens_lock = threading.Lock()
         #: Loads this actor ran (1 once loaded; a second API server never adds one).
         self.loads = 0
+        #: Calls this replica ran (a batch counts once).
+        self.calls = 0
         #: The API servers that hold this model (see ``RayLoadedModel.release``).
         self._holders: set[str] = set()
 
@@ -107,7 +109,7 @@ class ModelActor:
     def describe(self) -> dict[str, Any]:
         """Where this replica runs and what its model took: pid, node, device, the
         memory its load added, the model's version, how many loads it ran, how many
-        API servers hold it and how many calls run on it now."""
+        API servers hold it, how many calls it ran and how many run now."""
         import ray
 
         model = self._model
@@ -122,6 +124,7 @@ class ModelActor:
             "loads": self.loads,
             "holders": len(self._holders),
             "running": len(self._tokens),
+            "calls": self.calls,
         }
 
     def rss(self) -> int:
@@ -152,6 +155,7 @@ class ModelActor:
         token = CancellationToken()
         with self._tokens_lock:
             self._tokens[call_id] = token
+            self.calls += 1
         try:
             yield self._model, token
         finally:

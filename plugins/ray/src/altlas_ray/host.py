@@ -116,10 +116,17 @@ class RayHost(ModelHost):
         from ray.exceptions import RayActorError
 
         from altlas_ray.codec import unpack
-        from altlas_ray.placement import actor_name, actor_options, check_placeable
+        from altlas_ray.placement import actor_name, actor_options, check_placeable, has_room_for
         from altlas_ray.proxy import RayLoadedModel, Replica
 
-        check_placeable(spec, ray.nodes(), node if spec.replicas == 1 else None)
+        nodes = ray.nodes()
+        if node is not None and not any(
+            n["NodeID"] == node and has_room_for(n, spec) for n in nodes
+        ):
+            # The core planned by memory alone onto a node without the placement's
+            # resources: Ray places by them, and host().node tells the core where.
+            node = None
+        check_placeable(spec, nodes, node if spec.replicas == 1 else None)
         concurrency = spec.max_concurrency or backend.max_concurrency
         threads = spec.placement.get("CPU")
         handles = [

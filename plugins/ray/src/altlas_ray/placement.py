@@ -17,6 +17,9 @@ from altlas_sdk import ModelSpec
 from altlas_sdk.errors import Conflict
 from altlas_sdk.hosts import NodeInfo
 
+#: The length of a Ray node id in hex.
+NODE_ID_LENGTH = 56
+
 
 def actor_name(model_id: str, replica: int) -> str:
     """The cluster-wide name of a model's replica: a second API server finds it by it."""
@@ -24,8 +27,28 @@ def actor_name(model_id: str, replica: int) -> str:
 
 
 def needs(spec: ModelSpec) -> dict[str, float]:
-    """What one replica of ``spec`` reserves, by Ray resource name."""
-    return {name: amount for name, amount in spec.placement.items() if amount > 0}
+    """What one replica of ``spec`` reserves, by Ray resource name. A ``node:<id>`` key
+    naming a node by its Ray id is the core's to plan (it passes that node to the load)
+    and no Ray resource: left out (Ray's own ``node:<ip>`` resources stay)."""
+    return {
+        name: amount
+        for name, amount in spec.placement.items()
+        if amount > 0 and not _is_node_id_key(name)
+    }
+
+
+def _is_node_id_key(name: str) -> bool:
+    ident = name.removeprefix("node:")
+    return name.startswith("node:") and len(ident) == NODE_ID_LENGTH and _is_hex(ident)
+
+
+def _is_hex(text: str) -> bool:
+    return all(char in "0123456789abcdef" for char in text)
+
+
+def has_room_for(node: Mapping[str, Any], spec: ModelSpec) -> bool:
+    """Whether the node (one of ``ray.nodes()``) has every resource ``spec`` places by."""
+    return bool(node.get("Alive")) and _has(node.get("Resources", {}), needs(spec))
 
 
 def actor_options(
