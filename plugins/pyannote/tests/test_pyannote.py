@@ -135,12 +135,16 @@ def sample_speech(seconds: float) -> bytes:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     models = tmp_path_factory.mktemp("models")
     build_random_pipeline(models / "random-diarization")
+    # pyannote unpickles its checkpoints unrestricted: only a trusted entry loads.
+    config = tmp_path_factory.mktemp("config") / "altlas.toml"
+    config.write_text("[models.random-diarization]\ntrust_pickled_weights = true\n")
     runtime = build_runtime(
         {
             "MODEL_DIR": str(models),
             "CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
             "USE_GPU": "false",
-        }
+        },
+        config_path=config,
     )
     with serve(runtime) as client:
         yield client
@@ -149,6 +153,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 def test_a_pipeline_folder_in_model_dir_is_listed_and_loads(client: TestClient) -> None:
     info = client.get("/api/models/random-diarization").json()
     assert info["backend"] == "pyannote" and info["tasks"] == ["speaker-diarization"]
+    assert info["provided_by"] == "model_dir"  # found there; the config only trusts it
     response = client.post("/api/models/random-diarization/load")
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "loaded"

@@ -1,7 +1,9 @@
 """The ``pyannote`` backend: pyannote.audio speaker-diarization pipelines.
 
 A model is a pipeline folder (``config.yaml`` naming the pipeline class and its
-``$model/...`` subfolders), loaded with pyannote's own ``Pipeline.from_pretrained``.
+``$model/...`` subfolders), loaded with pyannote's own ``Pipeline.from_pretrained``,
+only for an entry with ``trust_pickled_weights = true``: pyannote unpickles its
+checkpoints unrestricted (:mod:`altlas_pyannote.trust`).
 Audio reaches the pipeline as an in-memory waveform (decoded by the SDK), so FFmpeg and
 torchcodec's decoding are never needed. pyannote's telemetry is turned off before it is
 imported.
@@ -15,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from altlas_pyannote.trust import check_pipeline
 from altlas_sdk import (
     Backend,
     CancellationToken,
@@ -91,17 +94,18 @@ class PyannoteBackend(Backend):
 
         if not _is_diarization_pipeline(files.path):
             raise InvalidModelFile(
-                f"'{files.path}' is not a pyannote speaker-diarization pipeline folder "
+                f"'{files.path.name}' is not a pyannote speaker-diarization pipeline folder "
                 "(config.yaml naming SpeakerDiarization expected)"
             )
+        check_pipeline(spec, files.path, files.path / "config.yaml")
         try:
             pipeline = pipeline_class.from_pretrained(str(files.path))
         except Exception as error:  # noqa: BLE001 - yaml, torch and pyannote errors alike
             raise InvalidModelFile(
-                f"cannot load the pyannote pipeline '{files.path}': {error}"
+                f"cannot load the pyannote pipeline '{files.path.name}': {error}"
             ) from None
         if pipeline is None:
-            raise InvalidModelFile(f"pyannote found no pipeline in '{files.path}'")
+            raise InvalidModelFile(f"pyannote found no pipeline in '{files.path.name}'")
         device = Device()
         if policy.use_gpu and torch.cuda.is_available():
             pipeline.to(torch.device("cuda"))
