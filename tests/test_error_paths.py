@@ -203,6 +203,13 @@ TRIGGERS: dict[tuple[int, str | None], Callable] = {
         lambda k, headers_of: [k.get("/api/models/", headers=headers_of("once")) for _ in "ab"][1]
     ),
     (429, "concurrency_limit"): lambda c: _keyed(_over_concurrency),
+    (400, "cors_preflight_refused"): lambda c: _keyed(
+        lambda k, _: k.options(
+            "/api/models/",
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+        ),
+        CORS_ORIGINS="http://app.example",
+    ),
     (503, None): lambda c: c.get("/api/plugins/fixture/busy"),
     (500, "<id>"): lambda c: _loaded(c, "explode"),
     (503, "all_candidates_failed"): lambda c: (

@@ -136,6 +136,7 @@ def test_cors_origins_get_preflight_and_headers_and_must_send_json(fixture_plugi
             headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
         )
         assert other.status_code == 400
+        assert other.json()["error"]["code"] == "cors_preflight_refused"
         assert "access-control-allow-origin" not in other.headers
         ran = client.post("/api/tasks/reverse-text", json={"inputs": "abc"}, headers=app_origin)
         assert ran.status_code == 200

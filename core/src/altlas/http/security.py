@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import re
 
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from altlas.http.errors import error_response, request_id_of
@@ -16,7 +18,7 @@ from altlas.security.browser import check_cross_site, check_host
 from altlas.security.guard import UNAUTHENTICATED, Security, offered_key
 from altlas.security.principal import ANONYMOUS, Principal, reset_principal, set_principal
 from altlas.security.scopes import ADMIN, required_scope
-from altlas_sdk.errors import AltlasError
+from altlas_sdk.errors import AltlasError, BadRequest
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,34 @@ def _audit(scope: Scope, security: Security, who: str, status: int) -> None:
     )
 
 
+class _RefusedPreflight:
+    """The one error body for a CORS preflight Starlette refuses (it answers plain text)."""
+
+    def __init__(self, error: BadRequest, headers: dict[str, str]) -> None:
+        self.error, self.headers = error, headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(self.error, scope)
+        response.headers.update(self.headers)
+        await response(scope, receive, send)
+
+
+class _CORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, with its refused preflights in the one error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        refusal = bytes(response.body).decode()
+        error = BadRequest(
+            f"{refusal}: CORS_ORIGINS lists the origins allowed", code="cors_preflight_refused"
+        )
+        kept = {k: v for k, v in response.headers.items() if k.lower().startswith("access-control")}
+        # Starlette awaits whatever this returns as an ASGI app.
+        return _RefusedPreflight(error, kept)  # type: ignore[return-value]
+
+
 class LazyCORSMiddleware:
     """Starlette's :class:`CORSMiddleware` for the runtime's ``CORS_ORIGINS``, built at
     the first request (the runtime, and so its settings, is known only once the app
@@ -148,7 +178,7 @@ class LazyCORSMiddleware:
         if self._cors is None:
             origins = scope["app"].state.runtime.settings.cors_origins
             self._cors = (
-                CORSMiddleware(
+                _CORSMiddleware(
                     self.app,
                     allow_origins=list(origins),
                     allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
