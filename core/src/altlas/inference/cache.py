@@ -11,6 +11,7 @@ request says ``"cache": true``; ``"cache": false`` skips the cache both ways.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -20,6 +21,8 @@ from altlas_sdk import ResponseCache
 
 if TYPE_CHECKING:
     from altlas.metrics import Metrics
+
+logger = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -73,7 +76,11 @@ class CacheStep:
         raw = await self.cache.get(key)
         if raw is None:
             return None
-        return msgspec.json.decode(raw, type=call.spec.output_type)
+        try:
+            return msgspec.json.decode(raw, type=call.spec.output_type)
+        except msgspec.DecodeError:  # ValidationError too: a damaged or foreign entry
+            logger.warning("response cache entry %s does not decode: answering without it", key)
+            return None
 
     async def store(self, key: str, output: msgspec.Struct) -> None:
         """Keep ``output`` under ``key``."""

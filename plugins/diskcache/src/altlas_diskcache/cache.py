@@ -10,6 +10,9 @@ weights) are neither counted in that limit nor ever evicted by it.
 diskcache blocks (SQLite, file I/O, and a write may wait for another process's lock), so
 every call runs on one thread of the cache's own: the event loop never waits on disk, and
 diskcache's per-thread SQLite connection is one connection, closed at shutdown.
+
+Entries are the msgspec-encoded bytes the core hands over, stored as bytes, never as
+pickles; reading never unpickles a row either (:class:`~altlas_diskcache.disk.BytesDisk`).
 """
 
 from __future__ import annotations
@@ -85,10 +88,13 @@ class DiskCache(ResponseCache):
         if self._cache is None:
             import diskcache
 
+            from altlas_diskcache.disk import BytesDisk
+
             if self.directory is None:
                 raise RuntimeError("DiskCache.configure was not called")
             self._cache = diskcache.Cache(
                 str(self.directory),
+                disk=BytesDisk,
                 size_limit=self.size_limit,
                 timeout=LOCK_TIMEOUT,
                 # No culling inside set(): _set culls itself, to count what it evicts.
