@@ -305,3 +305,13 @@ def test_metrics_count_requests_by_key_name_never_by_key(server):
     assert 'altlas_api_key_requests_total{key="unauthenticated",status="401"} 1' in text
     assert 'altlas_api_key_requests_total{key="watch",status="403"} 1' in text
     assert all(key not in text for key, _ in KEYS.values())
+
+
+def test_the_key_can_come_from_a_secret_file(fixture_plugins, make_runtime, tmp_path):
+    secret = tmp_path / "altlas_api_key"
+    secret.write_text("secret-file-key-0123456789\n")
+    runtime = make_runtime(ALTLAS_API_KEY_FILE=str(secret))
+    with serving(create_app(runtime)) as url:
+        assert httpx.get(f"{url}/api/models/").status_code == 401
+        headers = {"Authorization": "Bearer secret-file-key-0123456789"}
+        assert httpx.get(f"{url}/api/models/", headers=headers).status_code == 200

@@ -110,3 +110,22 @@ def test_a_running_server_accepts_a_created_key_and_refuses_it_once_revoked(env,
         assert httpx.get(f"{server.base}/api/models/", headers=headers).status_code == 401
     # The log names the key that was refused nowhere: it never prints a key.
     assert key not in server.output and second not in server.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("ALTLAS_API_KEY", "short", "ALTLAS_API_KEY: expected a key of at least 16 characters"),
+        ("AUTH_KEYS_FILE", "[keys.ci]\nhash = 'md5:abc'\n", "[keys.ci] hash must be"),
+        ("AUTH_KEYS_FILE", "[keys.ci]\nhash = 'sha256:' \n", "[keys.ci] hash must be"),
+        ("AUTH_KEYS_FILE", "not toml [", "cannot be read"),
+    ],
+)
+def test_serve_refuses_a_bad_key_setting_naming_it(base_env, tmp_path, setting, value, message):
+    if setting == "AUTH_KEYS_FILE":
+        path = tmp_path / "keys.toml"
+        path.write_text(value)
+        value = str(path)
+    result = altlas({**base_env, setting: value}, "serve", "--port", "9")
+    assert result.returncode == 2
+    assert message in result.stderr
