@@ -80,6 +80,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ram-limit-mb", type=int, help="mixed: RAM_MEMORY_LIMIT (measured)")
     parser.add_argument("--echo-plugin", type=Path, help="folder with the echo fixture plugin")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--keep", type=Path, help="work in this folder and keep it (server logs, caches)"
+    )
     return parser.parse_args(argv)
 
 
@@ -90,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"soak.py: no scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     with tempfile.TemporaryDirectory(prefix="altlas-soak-") as folder:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
         options = Options(
-            root=Path(folder),
+            root=args.keep or Path(folder),
             minutes=args.minutes,
             clients=args.clients,
             streams=args.streams,

@@ -151,7 +151,7 @@ def cache_kill(options: Options) -> dict[str, Any]:
             "written_s": seconds,
             "requests_sent_before_kill": sent,
             "cut_by_kill": dict(cut),
-            "exit_status": exit_status,
+            "exit_status": _exit(exit_status),
             "integrity_after_kill": after_kill,
             "integrity_at_end": integrity(cache_dir),
         },
@@ -237,10 +237,18 @@ def sigterm(options: Options) -> dict[str, Any]:
             "long_request": _outcome(answer),
             "long_answered_after_signal_s": round(answered_s, 2),
             "request_after_signal": _outcome(late),
-            "exit_status": exit_status,
+            "exit_status": _exit(exit_status),
             "exit_after_signal_s": round(exit_s, 2),
         },
     }
+
+
+def _exit(status: int | None) -> str:
+    """An exit status as words: ``0``, ``1``, ``SIGTERM`` (uvicorn ends by re-raising the
+    signal it stopped on), ``SIGSEGV``, or that it did not exit."""
+    if status is None:
+        return "did not exit (killed)"
+    return signal.Signals(-status).name if status < 0 else str(status)
 
 
 def _outcome(answer: httpx.Response | Exception) -> str:

@@ -40,10 +40,14 @@ class Tally:
     unanswered: Counter[str] = field(default_factory=Counter)
     unexpected_5xx: int = 0
     examples: list[str] = field(default_factory=list)
+    #: The first body seen per status other than 200 (what a refusal said).
+    first_bodies: dict[str, str] = field(default_factory=dict)
 
     def response(self, what: str, response: httpx.Response) -> None:
         """Count an answer; ``what`` names the request in examples."""
         self.statuses[str(response.status_code)] += 1
+        if response.status_code != 200:
+            self.first_bodies.setdefault(str(response.status_code), response.text[:160])
         if response.status_code >= 500 and not (
             response.status_code == 503 and is_error_body(response)
         ):
@@ -75,6 +79,7 @@ class Tally:
             "unanswered_by_error": dict(self.unanswered),
             "unexpected_5xx": self.unexpected_5xx,
             "examples": self.examples,
+            "first_bodies": self.first_bodies,
         }
 
 

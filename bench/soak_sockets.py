@@ -96,11 +96,16 @@ class SlowClients:
         }
 
 
-async def _normal_traffic(url: str, clients: int, seconds: float, tally: Tally) -> list[float]:
+async def _normal_traffic(
+    url: str, clients: int, seconds: float, tally: Tally
+) -> tuple[list[float], list[float]]:
     """``clients`` clients, each request on a new connection (what a new user does);
-    returns the latencies of the answered ones, in ms."""
+    returns the latencies of the 200s in ms, and when (seconds into the traffic) every
+    other answer came."""
     latencies: list[float] = []
-    deadline = time.monotonic() + seconds
+    refusals: list[float] = []
+    started = time.monotonic()
+    deadline = started + seconds
     limits = httpx.Limits(max_keepalive_connections=0)
 
     async def client_loop(c: int) -> None:
@@ -116,10 +121,13 @@ async def _normal_traffic(url: str, clients: int, seconds: float, tally: Tally) 
                     tally.failure("normal request", error)
                     continue
                 tally.response("normal request", response)
-                latencies.append((time.monotonic() - sent) * 1000)
+                if response.status_code == 200:
+                    latencies.append((time.monotonic() - sent) * 1000)
+                else:
+                    refusals.append(time.monotonic() - started)
 
     await asyncio.gather(*(client_loop(c) for c in range(clients)))
-    return latencies
+    return latencies, refusals
 
 
 def slow_headers(options: Options) -> dict[str, Any]:
@@ -136,7 +144,7 @@ def slow_headers(options: Options) -> dict[str, Any]:
         slow = SlowClients(server.port, count)
         try:
             rss.mark("slow_open_mb")
-            latencies = asyncio.run(_normal_traffic(server.url, 2, seconds, tally))
+            latencies, refusals = asyncio.run(_normal_traffic(server.url, 2, seconds, tally))
             rss.mark("after_load_mb")
             slots = leaked_after(server.url)
         finally:
@@ -150,6 +158,10 @@ def slow_headers(options: Options) -> dict[str, Any]:
             "traffic_s": seconds,
             "normal_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
             "normal_max_ms": round(max(latencies), 1) if latencies else None,
+            # While the slow connections hold the server's connection limit, a new one
+            # is refused (503): from when to when, in seconds into the traffic.
+            "normal_not_200_from_s": round(min(refusals), 2) if refusals else None,
+            "normal_not_200_until_s": round(max(refusals), 2) if refusals else None,
             **slow.figures(),
         },
     }

@@ -144,7 +144,7 @@ def test_a_crash_mid_stream_ends_the_stream_with_the_error(
 
 def test_a_crash_in_a_batch_request_is_its_slots_503_and_drops_the_model(echo, make_runtime, serve):
     runtime = make_runtime(ALTLAS_LOAD_PLUGINS="fixture-echo", RESPONSE_CACHE="none")
-    body = {"requests": [{"model_id": MODEL, "inputs": "crash"}, {"inputs": "abc"}]}
+    body = {"requests": [{"model_id": MODEL, "inputs": t} for t in ("crash", "abc")]}
     with serve(runtime) as client:
         crashed, other = client.post("/api/inference/batch", json=body).json()["results"]
         assert (crashed["error"]["type"], crashed["error"]["code"]) == (

@@ -36,7 +36,8 @@ def test_soak_harness_streams_and_sigterm(installed_fixture_plugins: Path, tmp_p
     assert streamed["rss"]["baseline_mb"] > 0
 
     stopped = results["sigterm"]
-    # The long request got a response (whatever its status) and the process exited.
+    # The long request got a response (whatever its status) and the process exited
+    # cleanly: uvicorn ends by re-raising the signal it stopped on.
     assert stopped["tally"]["unanswered"] == 0
     assert stopped["figures"]["long_request"].split()[0].isdigit()
-    assert stopped["figures"]["exit_status"] is not None
+    assert stopped["figures"]["exit_status"] in {"0", "SIGTERM"}
