@@ -184,6 +184,12 @@ class KeyStore:
             # At start-up a bad file is a configuration error, not a silent lock-out.
             self._entries = read_keys_file(self._path)
             self._signature = _signature(self._path)
+            if self._signature is None:
+                logger.warning(
+                    "AUTH_KEYS_FILE %s does not exist yet: no named key is accepted until "
+                    "'altlas keys create' writes it",
+                    self._path,
+                )
 
     def authenticate(self, key: str) -> Principal | None:
         """The principal of ``key``, or ``None`` for a key the service does not know.
