@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from altlas_sdk import (
     Backend,
@@ -31,6 +31,9 @@ from altlas_sdk import (
 )
 from altlas_sdk.errors import ModelCrashed, Overloaded
 from altlas_sdk.hosts import HostOptions, ModelHost, NodeInfo
+
+if TYPE_CHECKING:
+    from altlas_ray.proxy import RayLoadedModel
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +119,33 @@ class RayHost(ModelHost):
         from ray.exceptions import RayActorError
 
         from altlas_ray.codec import unpack
-        from altlas_ray.placement import actor_name, actor_options, check_placeable, has_room_for
-        from altlas_ray.proxy import RayLoadedModel, Replica
+        from altlas_ray.proxy import death_reason
+
+        handles = self._create_replicas(spec, backend, node)
+        try:
+            self._wait_placed(spec, handles)
+            loads = [
+                handle.load.remote(backend, spec, files, policy, self.holder) for handle in handles
+            ]
+            described = [unpack(packed) for packed in ray.get(loads)]
+        except RayActorError as error:
+            _kill_all(handles)
+            raise ModelCrashed(
+                spec.id, f"its Ray actor died while loading: {death_reason(error)}"
+            ) from None
+        except BaseException:
+            _kill_all(handles)
+            raise
+        model = self._proxy(spec, handles, described)
+        self._models.add(model)
+        return model
+
+    def _create_replicas(self, spec: ModelSpec, backend: Backend, node: str | None) -> list[Any]:
+        """The handles of the model's replicas, created or, when another API server
+        created them, found by name."""
+        import ray
+
+        from altlas_ray.placement import actor_options, check_placeable, has_room_for
 
         nodes = ray.nodes()
         if node is not None and not any(
@@ -128,8 +156,7 @@ class RayHost(ModelHost):
             node = None
         check_placeable(spec, nodes, node if spec.replicas == 1 else None)
         concurrency = spec.max_concurrency or backend.max_concurrency
-        threads = spec.placement.get("CPU")
-        handles = [
+        return [
             self._remote_actor.options(
                 **actor_options(
                     spec,
@@ -138,21 +165,17 @@ class RayHost(ModelHost):
                     namespace=self._options.namespace,
                     node=node,
                 )
-            ).remote(threads)
+            ).remote(spec.placement.get("CPU"))
             for index in range(spec.replicas)
         ]
-        try:
-            self._wait_placed(spec, handles)
-            loads = [
-                handle.load.remote(backend, spec, files, policy, self.holder) for handle in handles
-            ]
-            described = [unpack(packed) for packed in ray.get(loads)]
-        except RayActorError as error:
-            _kill_all(handles)
-            raise ModelCrashed(spec.id, f"its Ray actor died while loading: {error}") from None
-        except BaseException:
-            _kill_all(handles)
-            raise
+
+    def _proxy(
+        self, spec: ModelSpec, handles: list[Any], described: list[dict[str, Any]]
+    ) -> RayLoadedModel:
+        """The model as the core holds it, from what each replica said of itself."""
+        from altlas_ray.placement import actor_name
+        from altlas_ray.proxy import RayLoadedModel, Replica
+
         replicas = [
             Replica(
                 handle=handle,
@@ -163,7 +186,7 @@ class RayHost(ModelHost):
             )
             for index, (handle, info) in enumerate(zip(handles, described, strict=True))
         ]
-        model = RayLoadedModel(
+        return RayLoadedModel(
             spec.id,
             replicas,
             device=Device(*described[0]["device"]),
@@ -175,8 +198,6 @@ class RayHost(ModelHost):
             holder=self.holder,
             namespace=self._options.namespace,
         )
-        self._models.add(model)
-        return model
 
     def _wait_placed(self, spec: ModelSpec, handles: list[Any]) -> None:
         """Wait until every replica runs on a node; 503 when none had room in time

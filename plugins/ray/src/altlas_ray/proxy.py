@@ -263,18 +263,20 @@ class RayLoadedModel(LoadedModel):
             return
 
     def _crashed(self, replica: Replica, error: RayError) -> ModelCrashed:
-        return ModelCrashed(self.model_id, self._reason(replica, error))
-
-    def _reason(self, replica: Replica, error: RayError) -> str:
-        text = str(error)
-        if "killed by `ray.kill`" in text and not self._unloaded:
-            return "unloaded by another API server"
+        if "killed by `ray.kill`" in str(error) and not self._unloaded:
+            return ModelCrashed(self.model_id, "unloaded by another API server")
         where = f"its Ray actor (pid {replica.pid}, node {replica.node[:12]}) died"
-        for marker in ("Worker exit detail: ", "Worker exit type: "):
-            if marker in text:
-                detail = text.split(marker, 1)[1].split(". ", 1)[0]
-                return f"{where}: {detail}"
-        return f"{where}: {type(error).__name__}"
+        return ModelCrashed(self.model_id, f"{where}: {death_reason(error)}")
+
+
+def death_reason(error: RayError) -> str:
+    """Ray's own words for why an actor's process ended, in one line."""
+    text = str(error)
+    for marker in ("Worker exit detail: ", "Worker exit type: "):
+        if marker in text:
+            return text.split(marker, 1)[1].split(". ", 1)[0].strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 class _Lease:
