@@ -309,6 +309,7 @@ def test_a_batch_whose_client_leaves_is_cancelled(altlas_server, tmp_path):
     runs = f'altlas_inference_duration_seconds_count{{model="{MINILM}"'
     # No response cache: the abandoned batch runs the model.
     env = {"ALTLAS_CONFIG": str(config), "ALTLAS_LOAD_PLUGINS": "onnx", "RESPONSE_CACHE": "none"}
+    env["MAX_EMBEDDING_INPUTS"] = "0"  # the long input is over the default cap
     with altlas_server(env) as client:
         assert client.post("/api/models/all-minilm-l6-v2/load").is_success
         short = {

@@ -59,6 +59,8 @@ def one_slot(altlas_server, tmp_path: Path):
                 "ALTLAS_CONFIG": str(config),
                 "ALTLAS_LOAD_PLUGINS": "onnx",
                 "RESPONSE_CACHE": "none",
+                # LONG is more texts than one embedding call may have by default.
+                "MAX_EMBEDDING_INPUTS": "0",
                 **env,
             },
             timeout=300,

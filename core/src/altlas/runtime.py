@@ -69,6 +69,7 @@ class Runtime:
                 self.registry,
                 max_batch_size=settings.max_batch_size,
                 max_wait_ms=settings.batch_max_wait_ms,
+                max_batch_pixels=settings.max_batch_pixels,
                 metrics=self.metrics,
             ),
         )

@@ -255,6 +255,10 @@ class TaskSpec:
     render: Callable[[Any, Any], tuple[bytes, str] | None] | None = field(
         default=None, compare=False
     )
+    #: How many pixels one input decodes to, read before it is decoded (from an
+    #: image's header), or ``None`` for tasks without images. The dynamic batcher
+    #: keeps a batch's sum within ``MAX_BATCH_PIXELS``.
+    decoded_pixels: Callable[[Any], int] | None = field(default=None, compare=False)
 
     def decode_inputs(self, raw: Any) -> Struct:
         """Validate raw JSON ``inputs``; raises ``msgspec.ValidationError`` with a path

@@ -22,9 +22,12 @@ from typing import Annotated, Any, cast
 import msgspec
 from msgspec import Meta, Struct
 
+from altlas.inference.coalesce import RELEASE_AFTER_PIXELS
 from altlas.inference.decode import TaskCall
 from altlas.inference.prepare import PreparedRequest
 from altlas.inference.service import InferenceService
+from altlas.memory import release_freed_memory
+from altlas_sdk import CancellationToken, LoadedModel, ModelSpec
 from altlas_sdk.errors import AltlasError, InternalError, ValidationFailed
 from altlas_sdk.wire import InferenceRequest, InferenceResponse
 
@@ -224,22 +227,41 @@ class BatchRunner:
                 pending += await self._uncached(results, unkeyed)
                 if not pending:
                     return
-            call = pending[0][1].call
-            inputs = [prepared.call.inputs for _, prepared, _ in pending]
-            timed = await service.schedule(
-                spec,
-                lambda cancel: model.infer_batch(call.spec.id, inputs, call.parameters, cancel),
-            )
+            budget = service.manager.settings.max_batch_pixels
+            for chunk in _within_pixels(pending, budget):
+                await self._run_chunk(results, model, spec, chunk)
+
+    async def _run_chunk(
+        self,
+        results: list[Outcome | None],
+        model: LoadedModel,
+        spec: ModelSpec,
+        chunk: list[_Pending],
+    ) -> None:
+        """One ``infer_batch`` call for ``chunk``; fills its members' slots."""
+        service = self.service
+        call = chunk[0][1].call
+        inputs = [prepared.call.inputs for _, prepared, _ in chunk]
+        pixels = sum(_pixels(prepared) for _, prepared, _ in chunk)
+
+        def infer(cancel: CancellationToken) -> Sequence[object]:
+            try:
+                return model.infer_batch(call.spec.id, inputs, call.parameters, cancel)
+            finally:
+                if pixels > RELEASE_AFTER_PIXELS:
+                    release_freed_memory()
+
+        timed = await service.schedule(spec, infer)
         outputs = timed.value
-        if len(outputs) != len(pending):
+        if len(outputs) != len(chunk):
             raise InternalError.logged(
                 logger,
                 "backend %s returned %d results for %d inputs",
                 spec.backend,
                 len(outputs),
-                len(pending),
+                len(chunk),
             )
-        for (index, prepared, key), output in zip(pending, outputs, strict=True):
+        for (index, prepared, key), output in zip(chunk, outputs, strict=True):
             if isinstance(output, AltlasError):
                 results[index] = output
                 continue
@@ -260,3 +282,27 @@ class BatchRunner:
             else:
                 results[index] = cached
         return pending
+
+
+def _pixels(prepared: PreparedRequest) -> int:
+    measure = prepared.call.spec.decoded_pixels
+    return measure(prepared.call.inputs) if measure is not None else 0
+
+
+def _within_pixels(pending: list[_Pending], budget: int) -> list[list[_Pending]]:
+    """``pending`` cut, in order, into runs whose images decode to at most ``budget``
+    pixels together (``MAX_BATCH_PIXELS``; 0: one run). A run takes at least one
+    input: the per-image limit bounds that one."""
+    if not budget:
+        return [pending]
+    chunks: list[list[_Pending]] = []
+    total = budget + 1  # the first input opens a run
+    for item in pending:
+        pixels = _pixels(item[1])
+        if chunks and total + pixels <= budget:
+            chunks[-1].append(item)
+            total += pixels
+        else:
+            chunks.append([item])
+            total = pixels
+    return chunks

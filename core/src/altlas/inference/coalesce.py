@@ -17,6 +17,11 @@ cancellation token set.
 
 Only models whose backend declares ``native_batching`` batch, and only with an
 effective ``max_batch_size`` above 1 (the catalog entry's, else ``MAX_BATCH_SIZE``).
+
+A batch decodes all its inputs at once, so images are budgeted: a request whose image
+would take the batch's decoded pixels (read from each image's header before anything is
+decoded) over ``MAX_BATCH_PIXELS`` closes the batch and opens the next. A batch that
+decoded many pixels hands the freed memory back to the system when it ends.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from altlas.inference.decode import TaskCall
+from altlas.memory import release_freed_memory
 from altlas.metrics import Metrics
 from altlas.registry import Registry
 from altlas.scheduler import Lane, Scheduler, Timed
@@ -38,6 +44,10 @@ from altlas_sdk.errors import AltlasError, InternalError, Overloaded
 logger = logging.getLogger(__name__)
 
 _BatchKey = tuple[str, int, str, bytes]
+
+#: After a batch that decoded more pixels than this (about 64 MB as RGBA), freed heap
+#: pages go back to the system: glibc would keep them, and the process's RSS with them.
+RELEASE_AFTER_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class _Member:
 
     inputs: msgspec.Struct
     arrived: float
+    #: Pixels its input decodes to (0 without images).
+    pixels: int
     #: The member's output (or its slot's error) and its batch's run time in ms.
     result: asyncio.Future[tuple[object, float]]
 
@@ -71,6 +83,8 @@ class _Batch:
     lane: Lane
     max_queue: int
     members: list[_Member] = field(default_factory=list)
+    #: Pixels its members' inputs decode to, together.
+    pixels: int = 0
     #: Whether the batch waits in its lane (a member joining it now waits too).
     in_lane: bool = False
     #: Members counted in ``lane.queued`` besides the batch's own entry.
@@ -91,12 +105,15 @@ class Coalescer:
         *,
         max_batch_size: int,
         max_wait_ms: float,
+        max_batch_pixels: int = 0,
         metrics: Metrics | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.registry = registry
         self.max_batch_size = max_batch_size
         self.max_wait_ms = max_wait_ms
+        #: ``MAX_BATCH_PIXELS``: decoded pixels one batch may hold (0: no budget).
+        self.max_batch_pixels = max_batch_pixels
         self.metrics = metrics
         self._open: dict[_BatchKey, _Batch] = {}
         # The event loop keeps only weak references to tasks.
@@ -122,13 +139,20 @@ class Coalescer:
         caller holds ``manager.use(spec.id)``."""
         loop = asyncio.get_running_loop()
         key = (spec.id, id(model), call.spec.id, msgspec.json.encode(call.parameters))
+        measure = call.spec.decoded_pixels
+        pixels = measure(call.inputs) if measure is not None else 0
         batch = self._open.get(key)
+        if batch is not None and self._over_budget(batch, pixels):
+            self._close(batch)
+            batch.full.set()
+            batch = None
         if batch is None:
             batch = self._open[key] = self._new_batch(key, spec, model, call, limits)
         elif batch.in_lane:
             self._count_waiting(batch)
-        member = _Member(call.inputs, time.perf_counter(), loop.create_future())
+        member = _Member(call.inputs, time.perf_counter(), pixels, loop.create_future())
         batch.members.append(member)
+        batch.pixels += pixels
         if len(batch.members) >= limits.size:
             self._close(batch)
             batch.full.set()
@@ -138,6 +162,12 @@ class Coalescer:
             self._leave(batch, member)
             raise
         return Timed(value, (batch.started - member.arrived) * 1000, inference_ms)
+
+    def _over_budget(self, batch: _Batch, pixels: int) -> bool:
+        """Whether an input of ``pixels`` would take ``batch`` over ``MAX_BATCH_PIXELS``
+        (a batch always takes its first input: the per-image limit bounds that one)."""
+        budget = self.max_batch_pixels
+        return bool(budget and batch.members and batch.pixels + pixels > budget)
 
     def _new_batch(
         self,
@@ -188,6 +218,7 @@ class Coalescer:
         if member not in batch.members:
             return  # already refused (``max_queue``) when its batch entered the lane
         batch.members.remove(member)
+        batch.pixels -= member.pixels
         if batch.counted:
             self._uncount(batch, 1)
         if not batch.members:
@@ -265,7 +296,11 @@ class Coalescer:
         if not inputs:
             return []
         call = batch.call
-        results = batch.model.infer_batch(call.spec.id, inputs, call.parameters, cancel)
+        try:
+            results = batch.model.infer_batch(call.spec.id, inputs, call.parameters, cancel)
+        finally:
+            if batch.pixels > RELEASE_AFTER_PIXELS:
+                release_freed_memory()
         if len(results) != len(inputs):
             raise InternalError.logged(
                 logger,

@@ -116,6 +116,20 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> Image:
         raise _corrupt(error) from None
 
 
+def image_pixels(data: bytes) -> int:
+    """How many pixels ``data`` decodes to, read from its header without decoding it;
+    0 when it is not an image Pillow can read (decoding it reports why)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return 0
+    try:
+        with Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS)) as image:
+            return image.width * image.height
+    except Exception:  # noqa: BLE001 - every failure is reported by decode_image
+        return 0
+
+
 def decode_batch(
     inputs: Sequence[Any], limits: ImageLimits | None = None
 ) -> tuple[list[Any], dict[int, Image]]:

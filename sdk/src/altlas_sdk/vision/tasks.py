@@ -258,6 +258,13 @@ def render_annotated(output: Any, parameters: Any) -> tuple[bytes, str] | None:
     return None
 
 
+def input_pixels(inputs: Any) -> int:
+    """Pixels the input's image decodes to, from its header (0 when unreadable)."""
+    from altlas_sdk.vision.images import image_pixels
+
+    return image_pixels(inputs.image)
+
+
 def _spec(task: str, output: type[Struct], parameters: type[Struct], text: str) -> TaskSpec:
     return TaskSpec(
         task,
@@ -268,6 +275,7 @@ def _spec(task: str, output: type[Struct], parameters: type[Struct], text: str) 
         _image_shorthand,
         media_field=IMAGE_FIELD,
         render=render_annotated,
+        decoded_pixels=input_pixels,
     )
 
 
