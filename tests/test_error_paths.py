@@ -3,6 +3,7 @@ status, type, code and the one error body; the request body size limit."""
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,10 +47,15 @@ def _overloaded(request):
 @pytest.fixture
 def client(fixture_plugins, base_env, make_runtime, serve, tmp_path) -> Iterator:
     (Path(base_env["MODEL_DIR"]) / "garbage.onnx").write_bytes(b"this is not an onnx model")
+    (Path(base_env["MODEL_DIR"]) / "pickled.echo").write_bytes(pickle.dumps("weights"))
     config = tmp_path / "altlas.toml"
     config.write_text(
         '[models.no-backend]\nbackend = "nope"\ntasks = ["reverse-text"]\n'
         'source = "package:altlas_fixture_echo/weights.txt"\n'
+        '[models.escapes]\nbackend = "echo"\ntasks = ["reverse-text"]\n'
+        'source = "../outside.echo"\n'
+        '[models.pickled]\nbackend = "echo"\ntasks = ["reverse-text"]\n'
+        'source = "pickled.echo"\noptions = { no_safe_loader = true }\n'
     )
     # A 1 MB memory budget: the echo models fit, MiniLM does not.
     runtime = make_runtime(
@@ -151,6 +157,8 @@ TRIGGERS: dict[tuple[int, str | None], Callable] = {
         "/api/inference/", json={"model_id": "echo-2", "inputs": "x"}
     ),
     (409, "invalid_model_file"): lambda c: c.post("/api/models/garbage/load"),
+    (409, "unsafe_path"): lambda c: c.post("/api/models/escapes/load"),
+    (409, "pickled_weights_refused"): lambda c: c.post("/api/models/pickled/load"),
     (413, None): lambda c: c.post(
         "/api/inference/",
         content=b'{"model_id": "echo-1", "inputs": "' + b"a" * MEGABYTE + b'"}',

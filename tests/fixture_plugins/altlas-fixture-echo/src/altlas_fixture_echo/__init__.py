@@ -26,6 +26,7 @@ from altlas_sdk import (
     hookimpl,
 )
 from altlas_sdk.errors import AltlasError, InvalidInput, ModelCrashed
+from altlas_sdk.pickles import refuse_untrusted
 from altlas_sdk.tasks import CHAT, ChatMessage, ChatOutput
 
 TASK = "reverse-text"
@@ -194,6 +195,9 @@ class EchoBackend(Backend):
         delay = float(spec.options.get("load_delay_s", 0))
         if spec.options.get("fail_load"):
             raise RuntimeError("echo fixture load failed on purpose")
+        if spec.options.get("no_safe_loader"):
+            # As a backend whose library can only unpickle unrestricted does.
+            refuse_untrusted(spec, [files.path], why="the echo fixture has no safe loader")
         time.sleep(delay)
         LOAD_GATE.wait(WAIT_LIMIT_S)
         with _lock:
