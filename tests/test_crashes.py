@@ -177,6 +177,32 @@ def test_a_crash_fails_a_whole_batch_call_not_one_input(echo):
     assert ok.text == "cba" and bad.code == "invalid_input"
 
 
+def test_a_model_that_died_idle_is_still_evicted_and_unloaded(
+    echo, make_runtime, serve, tmp_path: Path
+):
+    config = tmp_path / "altlas.toml"
+    config.write_text("".join(f"[models.{m}]\nmemory_mb = 60\n" for m in (MODEL, "echo-2")))
+    runtime = make_runtime(
+        config,
+        ALTLAS_LOAD_PLUGINS="fixture-echo",
+        RAM_MEMORY_LIMIT="100",  # one of the two at a time
+        MIN_RESIDENCY="0",
+    )
+    with serve(runtime) as client:
+        assert client.post(f"/api/models/{MODEL}/load").status_code == 200
+        runtime.models.loaded_model(MODEL).dead = True  # its process died while idle
+        # Evicting the dead model still makes the room: the other load is not failed.
+        assert client.post("/api/models/echo-2/load").status_code == 200
+        evicted = status(client)
+        assert evicted["state"] == "available" and evicted["crashes"] == 1
+        assert "signal 9" in evicted["last_exit"]
+
+        runtime.models.loaded_model("echo-2").dead = True
+        unloaded = client.post("/api/models/echo-2/unload")
+        assert unloaded.status_code == 200 and unloaded.json()["state"] == "available"
+        assert unloaded.json()["crashes"] == 1
+
+
 def test_repeated_crashes_refuse_loads_for_a_while(echo, make_runtime, serve):
     runtime = make_runtime(ALTLAS_LOAD_PLUGINS="fixture-echo", RESPONSE_CACHE="none")
     with serve(runtime) as client:

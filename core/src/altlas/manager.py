@@ -439,6 +439,10 @@ class ModelManager:
         slot.state = "unloading"
         try:
             await self.executor.run(model.unload)
+        except ModelCrashed as crash:
+            # It died before it could be unloaded: gone all the same, so an eviction
+            # still makes its room; the crash is counted.
+            self._crashes.record(model_id, crash)
         finally:
             slot.version = slot.loaded_at = slot.expires_at = None
             slot.measured = None

@@ -117,6 +117,9 @@ class EchoModel(LoadedModel):
         if self.dead:
             raise ModelCrashed(self.model_id, "killed by signal 9 (echo fixture)")
 
+    def unload(self):
+        self._check_alive()  # a dead process cannot be asked to unload
+
     def infer(self, task, inputs, parameters, cancel):
         with _lock:
             CALLS[self.model_id] = CALLS.get(self.model_id, 0) + 1
