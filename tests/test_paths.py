@@ -133,6 +133,7 @@ ESCAPES = {
     "hub-dotdot": "hf:org/repo/../../../../../escaped.echo",
     "hub-encoded": "hf:org/repo/%2e%2e/%2e%2e/%2e%2e/escaped.echo",
     "hub-revision": "hf:org/repo/model.echo@../../../../escaped",
+    "package-dotdot": "package:altlas_fixture_echo/../../../../../../../../etc/hostname",
 }
 
 
