@@ -91,6 +91,8 @@ class ModelManager:
         )
         # Budget decisions (check, evict, reserve) are made one load at a time.
         self._room = asyncio.Lock()
+        # keep_alive a client asked for, per model (see request_keep_alive).
+        self._requested_keep_alive: dict[str, float] = {}
         self._keep_alive = KeepAlive(self._slots, self.keep_alive_of, self._room, self._unload_idle)
         # Set (and replaced) whenever a model becomes idle or leaves memory, so that a
         # load waiting for room looks again at once instead of polling.
@@ -377,9 +379,23 @@ class ModelManager:
     # --- idle unloading ----------------------------------------------------------
 
     def keep_alive_of(self, model_id: str) -> float:
-        """Seconds ``model_id`` stays loaded when idle (``-1``: forever)."""
+        """Seconds ``model_id`` stays loaded when idle (``-1``: forever): the last
+        :meth:`request_keep_alive`, else the catalog entry's, else ``KEEP_ALIVE``."""
+        requested = self._requested_keep_alive.get(model_id)
+        if requested is not None:
+            return requested
         keep_alive = self.catalog.get(model_id).spec.keep_alive
         return self.settings.keep_alive if keep_alive is None else keep_alive
+
+    def request_keep_alive(self, model_id: str, seconds: float | None) -> None:
+        """Keep ``model_id`` loaded ``seconds`` after its requests from now on (``0``:
+        unload after the request, negative: forever), as a client asked (Ollama's
+        ``keep_alive``); ``None`` goes back to the catalog's ``keep_alive``."""
+        self.catalog.get(model_id)
+        if seconds is None:
+            self._requested_keep_alive.pop(model_id, None)
+        else:
+            self._requested_keep_alive[model_id] = seconds
 
     async def reap_idle(self) -> None:
         """Unload every model whose ``keep_alive`` ran out (the reaper's one pass)."""
