@@ -58,3 +58,26 @@ def test_every_json_block_in_the_docs_is_valid_json():
     for path in DOCS.glob("*.md"):
         for match in JSON_BLOCK.finditer(path.read_text()):
             json.loads(match["body"])
+
+
+THREAT_ROW = re.compile(r"^\| (?P<threat>[^|]+) \| (?P<defence>[^|]+) \| (?P<tests>[^|]+) \|$")
+TEST_REF = re.compile(r"`(?P<path>[\w/.-]+\.py)::(?P<name>\w+)`")
+
+
+def test_every_threat_model_row_points_at_a_test_that_exists():
+    repo = DOCS.parent
+    rows = [
+        match
+        for line in (DOCS / "security.md").read_text().splitlines()
+        if (match := THREAT_ROW.match(line)) and not match["threat"].startswith(("Threat", "---"))
+    ]
+    assert len(rows) >= 20, "docs/security.md lost its threat table"
+    for row in rows:
+        references = TEST_REF.findall(row["tests"])
+        assert references, f"threat '{row['threat'].strip()}' names no test"
+        for path, name in references:
+            source = repo / path
+            assert source.is_file(), f"{path} (threat '{row['threat'].strip()}') does not exist"
+            assert re.search(rf"^(async )?def {name}\(", source.read_text(), re.MULTILINE), (
+                f"{path} has no test {name} (threat '{row['threat'].strip()}')"
+            )
