@@ -4,6 +4,7 @@ two of them, and streamed chats whose clients leave after the first chunk."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections import Counter
@@ -101,20 +102,23 @@ def _ram_charges(server: AltlasProcess, model_ids: list[str]) -> dict[str, float
 
 
 def two_model_budget(options: Options, jobs: list[Job]) -> tuple[int, dict[str, Any]]:
-    """RAM_MEMORY_LIMIT (MB) that holds any two of the models and no three, from what a
-    server charges each one; and the figures it came from."""
+    """RAM_MEMORY_LIMIT (MB) under which no three of the models fit together and as many
+    pairs as can fit do (every pair, when the sizes allow it), from what a server
+    charges each model; and the figures it came from."""
     plugins = ",".join(sorted({job.plugin for job in jobs}))
     env = base_env(options, "mixed-probe", plugins, RESPONSE_CACHE="none")
     with altlas_serve(env, root=options.root) as server:
         charges = _ram_charges(server, [job.model_id for job in jobs])
     ordered = sorted(charges.values())
     pair_max, triple_min = sum(ordered[-2:]), sum(ordered[:3])
-    limit = options.ram_limit_mb or int(pair_max * 1.05) + 1
+    limit = options.ram_limit_mb or min(int(pair_max * 1.05) + 1, int(triple_min) - 1)
+    pairs = list(itertools.combinations(ordered, 2))
     return limit, {
         "charges_mb": charges,
         "largest_pair_mb": round(pair_max, 1),
         "smallest_triple_mb": round(triple_min, 1),
-        "holds_only_two": pair_max <= limit < triple_min,
+        "pairs_that_fit": f"{sum(a + b <= limit for a, b in pairs)} of {len(pairs)}",
+        "no_three_fit": limit < triple_min,
     }
 
 
@@ -170,6 +174,10 @@ def mixed(options: Options) -> dict[str, Any]:
         rss = RssSampler(server.pid)
         try:
             rss.mark("baseline_mb")
+            # Each model loaded and unloaded once: its libraries are imported, so the
+            # memory with no model held can be told apart from what the load leaves.
+            warm_charges = _ram_charges(server, [job.model_id for job in jobs])
+            rss.mark("warm_no_model_mb")
             answered = asyncio.run(
                 _drive(server.url, jobs, options.clients, options.minutes * 60, tally)
             )
@@ -190,6 +198,7 @@ def mixed(options: Options) -> dict[str, Any]:
         "figures": {
             "ram_limit_mb": limit,
             **budget,
+            "charges_in_soak_server_mb": warm_charges,
             "answered_200_by_model": dict(answered),
             "model_events": events,
             "idle_wait_s": idle_s,
