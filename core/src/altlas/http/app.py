@@ -19,6 +19,7 @@ from altlas.http.routes import (
     docs,
     inference,
     models,
+    ollama,
     openai,
     openai_audio,
     orchestrated,
@@ -60,6 +61,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             *docs.routes,
             *openai.routes,
             *openai_audio.routes,
+            *ollama.routes,
         ],
         middleware=[
             Middleware(MetricsMiddleware),

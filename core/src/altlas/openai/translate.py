@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from altlas.inference.decode import validation_failed
+from altlas.openai.dimensions import shorten
 from altlas.openai.types import (
     ChatChoice,
     ChatCompletion,
@@ -38,6 +39,7 @@ from altlas.openai.types import (
     OpenAIFinishReason,
     TopLogprobEntry,
 )
+from altlas_sdk import ModelSpec
 from altlas_sdk.errors import BadRequest
 from altlas_sdk.tasks import (
     ChatInput,
@@ -286,26 +288,22 @@ def completion(
 
 
 def embeddings(
-    output: EmbeddingOutput, body: EmbeddingRequest, *, model: str
+    output: EmbeddingOutput, body: EmbeddingRequest, *, spec: ModelSpec
 ) -> CreateEmbeddingResponse:
-    """The embedding list for an ``embedding`` output, as floats or base64."""
-    if body.dimensions is not None and body.dimensions != output.dimensions:
-        raise _unsupported(
-            "$.dimensions",
-            f"model '{model}' gives {output.dimensions} dimensions; "
-            f"it cannot shorten them to {body.dimensions}",
-        )
+    """The embedding list for an ``embedding`` output, as floats or base64, cut to
+    ``dimensions`` where the model allows it (:func:`~altlas.openai.dimensions.shorten`)."""
+    vectors = shorten(output.embeddings, body.dimensions, spec, param="$.dimensions")
     data = [
         Embedding(
             index=index,
             embedding=_base64(vector) if body.encoding_format == "base64" else vector,
         )
-        for index, vector in enumerate(output.embeddings)
+        for index, vector in enumerate(vectors)
     ]
     counts = output.usage or Usage()
     return CreateEmbeddingResponse(
         data=data,
-        model=model,
+        model=spec.id,
         usage=EmbeddingUsage(prompt_tokens=counts.prompt_tokens, total_tokens=counts.total_tokens),
     )
 

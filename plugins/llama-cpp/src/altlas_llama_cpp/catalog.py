@@ -17,7 +17,15 @@ SMOLLM2_135M = ModelSpec(
     license="Apache-2.0",
     options={"n_ctx": 2048, "prompt_template": "chat"},
     default_for=[TEXT_GENERATION, CHAT],
-    tags={"parameters": "135M", "quantization": "Q4_1", "size_mb": 98, "context_length": 8192},
+    tags={
+        "parameters": "135M",
+        "quantization": "Q4_1",
+        "size_mb": 98,
+        "context_length": 8192,
+        "family": "llama",
+        # Ollama's name for it (/api/chat and the other Ollama-compatible routes).
+        "aliases": ["smollm2:135m", "smollm2"],
+    },
 )
 
 DEFAULT_MODELS: tuple[ModelSpec, ...] = (SMOLLM2_135M,)

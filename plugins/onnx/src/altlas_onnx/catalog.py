@@ -28,6 +28,9 @@ MINILM_L6 = ModelSpec(
     tags={
         "dimensions": 384,
         "size_mb": 23,
+        "family": "bert",
+        # Ollama's name for it (/api/embed and the other Ollama-compatible routes).
+        "aliases": ["all-minilm", "all-minilm:l6-v2"],
         "quantization": "int8",
         "languages": ["en"],
         "latency_ms": 7.0,

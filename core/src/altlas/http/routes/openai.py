@@ -197,7 +197,7 @@ async def embeddings(request: Request) -> Response:
         request, body.model, tasks.EMBEDDING, translate.embedding_request(body)
     )
     response = await until_disconnected(request, service.run(prepared))
-    return MsgspecResponse(translate.embeddings(response.outputs, body, model=response.model_id))
+    return MsgspecResponse(translate.embeddings(response.outputs, body, spec=prepared.spec))
 
 
 async def _event_stream(
