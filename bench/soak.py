@@ -19,6 +19,9 @@ in a temporary folder, and always stops it):
   never finish, beside normal requests on fresh connections.
 - ``sigterm``: SIGTERM during a long request (a greedy SmolLM2 chat of 1,500 tokens):
   the request must get an answer and the process must exit about when the grace ends.
+- ``leave-unload``: a long chat whose client leaves mid-generation, then an unload of the
+  model at once (as an eviction or an idle keep-alive does), a few rounds: the server
+  must stay up.
 
 Per scenario: requests by status code, unexpected 5xx, requests never answered, server
 RSS (baseline, peak, after idle), slots still held afterwards, cached answers found
@@ -34,15 +37,16 @@ import json
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from soak_faults import cache_kill, sigterm
+from soak_faults import cache_kill, leave_unload, sigterm
 from soak_load import mixed, streams
-from soak_report import table
+from soak_report import Tally, table
 from soak_server import Options
 from soak_sockets import slow_headers
 
@@ -52,6 +56,7 @@ SCENARIOS: dict[str, Callable[[Options], dict[str, Any]]] = {
     "cache-kill": cache_kill,
     "slow-headers": slow_headers,
     "sigterm": sigterm,
+    "leave-unload": leave_unload,
 }
 
 
@@ -61,7 +66,14 @@ def run(names: list[str], options: Options) -> dict[str, dict[str, Any]]:
     for name in names:
         print(f"soak: {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
-        results[name] = SCENARIOS[name](options)
+        try:
+            results[name] = SCENARIOS[name](options)
+        except Exception as error:  # noqa: BLE001 - one broken scenario spoils no other
+            traceback.print_exc()
+            results[name] = {
+                "error": f"{type(error).__name__}: {error}",
+                "tally": Tally().as_dict(),
+            }
         results[name]["wall_s"] = round(time.monotonic() - started, 1)
     return results
 
@@ -108,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, sort_keys=True))
-    return 0
+    return 1 if any("error" in result for result in results.values()) else 0
 
 
 if __name__ == "__main__":

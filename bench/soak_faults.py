@@ -256,3 +256,45 @@ def _outcome(answer: httpx.Response | Exception) -> str:
         return f"no response ({type(answer).__name__})"
     shape = "JSON error body" if is_error_body(answer) else answer.headers.get("content-type")
     return f"{answer.status_code} ({shape})"
+
+
+# --- a client leaves mid-generation, and the model is unloaded ------------------------
+
+#: Rounds of the leave-unload scenario; it stops at the first crash.
+LEAVE_ROUNDS = 5
+#: Seconds a leaving client waits for its answer: well inside the generation.
+LEAVE_AFTER_S = 1.5
+
+
+def leave_unload(options: Options) -> dict[str, Any]:
+    """A long chat whose client leaves mid-generation, then an unload of the model at
+    once (what an eviction or an idle keep-alive also does): the server must stay up,
+    the backend never torn down under the call it is still running."""
+    plugins, route, body = _long_request(options)
+    model_id = body.get("model_id") or body["model"]
+    env = base_env(options, "leave-unload", plugins, RESPONSE_CACHE="none")
+    env["PYTHONFAULTHANDLER"] = "1"  # a crash leaves its stacks in the server's log
+    tally, rounds, crashed = Tally(), 0, None
+    with altlas_serve(env, root=options.root) as server:
+        while rounds < LEAVE_ROUNDS and crashed is None:
+            rounds += 1
+            httpx.post(f"{server.url}/api/models/{model_id}/load", timeout=120).raise_for_status()
+            try:
+                httpx.post(server.url + route, json=body, timeout=LEAVE_AFTER_S)
+            except httpx.TimeoutException:
+                pass  # the client left, as meant; anything else is counted below
+            try:
+                unload = httpx.post(f"{server.url}/api/models/{model_id}/unload", timeout=60)
+                tally.response("unload", unload)
+            except httpx.HTTPError as error:
+                tally.failure("unload", error)
+            try:
+                crashed = _exit(server.process.wait(timeout=2))
+            except subprocess.TimeoutExpired:
+                pass  # still serving
+        slots = leaked_after(server.url) if crashed is None else {}
+    return {
+        "tally": tally.as_dict(),
+        "slots": slots,
+        "figures": {"model": model_id, "rounds": rounds, "server_died": crashed or "no"},
+    }

@@ -123,6 +123,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     for name, result in results.items():
         lines.append(f"\n{name}: {json.dumps(result.get('figures', {}), sort_keys=True)}")
+        if "error" in result:
+            lines.append(f"  the scenario failed: {result['error']}")
         for example in result["tally"]["examples"]:
             lines.append(f"  e.g. {example}")
     return "\n".join(lines)
