@@ -1,6 +1,6 @@
 """The built-in ensemble combiners: ``mean-embedding``, ``label-vote``,
-``text-vote``, and the vision SDK's ``box-fusion`` and ``ocr-line-vote`` (registered here
-once, because several plugins serve those tasks).
+``text-vote``, ``reciprocal-rank-fusion``, and the vision SDK's ``box-fusion`` and
+``ocr-line-vote`` (registered here once, because several plugins serve those tasks).
 
 Each returns an output of the task's own type, so an ensemble's answer reads like any
 model's. They stay in pure Python: outputs are small (a few vectors of a few hundred
@@ -23,10 +23,13 @@ from altlas_sdk.tasks import (
     CHAT,
     EMBEDDING,
     IMAGE_CLASSIFICATION,
+    RERANK,
     SPEECH_TO_TEXT,
     TEXT_GENERATION,
     EmbeddingOutput,
+    Usage,
 )
+from altlas_sdk.text.tasks import RerankOutput, RerankParameters, RerankResult
 from altlas_sdk.vision.combine import BoxFusion, OcrLineVote
 
 
@@ -118,6 +121,46 @@ class TextVote(Combiner):
         return members[order[0]].output
 
 
+class ReciprocalRankFusion(Combiner):
+    """Reciprocal rank fusion (Cormack, Clarke and Buettcher, 2009) of the members'
+    rankings: a document's score is the weight-averaged ``1 / (k + rank)`` over the
+    members that ranked it (rank 1 is the best, ``k`` = 60). Only ranks count, so a
+    cross-encoder's probabilities and an embedding model's cosines fuse without
+    calibration. Best first, ``top_n`` of them; ``usage`` sums the members' tokens."""
+
+    name = "reciprocal-rank-fusion"
+    tasks = (RERANK,)
+    #: The constant of the paper: it damps the weight of the very first ranks.
+    k = 60
+
+    def combine(
+        self, task: str, members: Sequence[Member], parameters: msgspec.Struct
+    ) -> msgspec.Struct:
+        total = sum(m.weight for m in members)
+        scores: dict[int, float] = defaultdict(float)
+        documents: dict[int, str] = {}
+        for member in members:
+            output: RerankOutput = member.output  # type: ignore[assignment]
+            for rank, result in enumerate(output.results, start=1):
+                scores[result.index] += member.weight / total / (self.k + rank)
+                if result.document is not None:
+                    documents.setdefault(result.index, result.document)
+        order = sorted(scores, key=lambda index: (-scores[index], index))
+        top_n = parameters.top_n if isinstance(parameters, RerankParameters) else None
+        read = sum((m.output.usage or Usage()).total_tokens for m in members)  # type: ignore[attr-defined]
+        return RerankOutput(
+            usage=Usage(prompt_tokens=read, total_tokens=read),
+            results=[
+                RerankResult(
+                    index=index,
+                    relevance_score=round(scores[index], 8),
+                    document=documents.get(index),
+                )
+                for index in order[:top_n]
+            ],
+        )
+
+
 def _text_of(output: msgspec.Struct) -> str:
     message = getattr(output, "message", None)
     if message is not None:
@@ -136,5 +179,6 @@ def register_combiners(register: Callable[[Combiner], None]) -> None:
     register(MeanEmbedding())
     register(LabelVote())
     register(TextVote())
+    register(ReciprocalRankFusion())
     register(BoxFusion())
     register(OcrLineVote())

@@ -23,6 +23,7 @@ from altlas.http.routes import (
     openai,
     openai_audio,
     orchestrated,
+    rerank,
     system,
 )
 from altlas.http.security import LazyCORSMiddleware, SecurityMiddleware
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             *openai.routes,
             *openai_audio.routes,
             *ollama.routes,
+            *rerank.routes,
         ],
         middleware=[
             Middleware(MetricsMiddleware),

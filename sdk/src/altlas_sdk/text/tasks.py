@@ -20,7 +20,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-from altlas_sdk.tasks import RERANK, TEXT_CLASSIFICATION, TaskSpec, texts_shorthand
+from altlas_sdk.tasks import RERANK, TEXT_CLASSIFICATION, TaskSpec, Usage, texts_shorthand
 
 TopK = Annotated[int, Meta(ge=1, le=1000)]
 
@@ -93,13 +93,19 @@ class RerankResult(Struct, kw_only=True, omit_defaults=True):
 
 
 class RerankOutput(Struct, kw_only=True):
-    """The documents' results, most relevant first, at most ``top_n`` of them."""
+    """The documents' results, most relevant first, at most ``top_n`` of them;
+    ``usage``: the tokens the model read, where the backend counts them."""
 
     results: list[RerankResult]
+    usage: Usage | None = None
 
     @classmethod
     def ranked(
-        cls, scores: Iterable[float], inputs: RerankInput, parameters: RerankParameters
+        cls,
+        scores: Iterable[float],
+        inputs: RerankInput,
+        parameters: RerankParameters,
+        usage: Usage | None = None,
     ) -> RerankOutput:
         """The output for one relevance score per document, in input order: sorted best
         first (equal scores keep input order), cut to ``top_n``, with each document's
@@ -118,7 +124,8 @@ class RerankOutput(Struct, kw_only=True):
                     document=inputs.documents[index] if parameters.return_documents else None,
                 )
                 for index in order
-            ]
+            ],
+            usage=usage,
         )
 
 
