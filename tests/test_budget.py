@@ -138,17 +138,19 @@ def test_describe_holders_says_why_each_model_stays():
     )
 
 
-def test_the_charge_is_declared_else_measured_else_estimated():
+def test_the_charge_is_declared_else_the_larger_of_measured_and_estimated():
     measured, estimated = ram(70, 5), ram(90, 8)
     assert charge_of(100 * MB, measured, estimated) == ram(100, 5)
-    assert charge_of(None, measured, estimated) == measured
+    assert charge_of(None, measured, estimated) == ram(90, 8)
+    assert charge_of(None, ram(120, 2), estimated) == ram(120, 8)
+    assert charge_of(None, measured, None) == measured
     assert charge_of(None, None, estimated) == estimated
     # A measurement that saw no GPU memory leaves the estimate's in place.
-    assert charge_of(None, ram(70), estimated) == ram(70, 8)
+    assert charge_of(None, ram(100), estimated) == ram(100, 8)
 
 
-def test_a_load_needs_the_gpu_memory_its_last_load_took_and_the_declared_ram():
+def test_a_load_needs_what_its_last_load_took_and_the_declared_ram():
     assert load_need(ram(50), None, None) == ram(50)
-    assert load_need(ram(50), ram(60, 30), None) == ram(50, 30)
-    assert load_need(ram(50, 40), ram(60, 30), None) == ram(50, 40)
+    assert load_need(ram(50), ram(60, 30), None) == ram(60, 30)
+    assert load_need(ram(50, 40), ram(40, 30), None) == ram(50, 40)
     assert load_need(ram(50), ram(60, 30), 100 * MB) == ram(100, 30)

@@ -4,8 +4,9 @@ Pure functions over a snapshot of what each model holds; the model manager
 (:mod:`altlas.manager`) takes the snapshot and acts on the answer. The rules are the
 ones an operator would follow by hand:
 
-- each model is charged what the operator declared (``memory_mb``), else what it was
-  measured to take after loading, else its backend's estimate; a load must fit
+- each model is charged what the operator declared (``memory_mb``), else the larger of
+  what it was measured to take after loading (less the libraries its load imported:
+  those are the process's) and its backend's estimate; a load must fit
   ``RAM_MEMORY_LIMIT`` (and ``GPU_MEMORY_LIMIT`` when set) together with every model
   already charged;
 - when it does not fit, idle models are evicted least recently used first; a model
@@ -94,18 +95,19 @@ def charge_of(
     estimated: MemoryEstimate | None,
 ) -> MemoryEstimate:
     """What a model whose memory is reserved counts against the budgets: the declared
-    RAM (with the measured GPU memory), else what was measured, else the estimate,
-    for RAM and GPU memory each."""
+    RAM (with the measured GPU memory), else the larger of what was measured and the
+    estimate, for RAM and GPU memory each. A measurement alone can be too low (memory
+    an earlier model freed is reused without growing the process), an estimate alone
+    too (the backend cannot know every buffer): the larger is the honest charge."""
     if declared_bytes is not None:
         return MemoryEstimate(
             ram_bytes=declared_bytes, gpu_bytes=measured.gpu_bytes if measured else 0
         )
-    ram = measured.ram_bytes if measured and measured.ram_bytes else 0
-    gpu = measured.gpu_bytes if measured and measured.gpu_bytes else 0
-    if estimated is not None:
-        ram = ram or estimated.ram_bytes
-        gpu = gpu or estimated.gpu_bytes
-    return MemoryEstimate(ram_bytes=ram, gpu_bytes=gpu)
+    sources = [source for source in (measured, estimated) if source is not None]
+    return MemoryEstimate(
+        ram_bytes=max((source.ram_bytes for source in sources), default=0),
+        gpu_bytes=max((source.gpu_bytes for source in sources), default=0),
+    )
 
 
 def load_need(
@@ -113,14 +115,15 @@ def load_need(
     last_measured: MemoryEstimate | None,
     declared_bytes: int | None,
 ) -> MemoryEstimate:
-    """The room a load asks for: the backend's estimate, with the GPU memory the last
-    load measured when that was more (backends estimate from files, without knowing
-    the device: a model that took GPU memory last time will again), and the declared
-    RAM when the operator declared it."""
-    gpu = estimated.gpu_bytes
-    if last_measured is not None and last_measured.gpu_bytes > gpu:
-        gpu = last_measured.gpu_bytes
-    ram = declared_bytes if declared_bytes is not None else estimated.ram_bytes
+    """The room a load asks for: the backend's estimate, or what the last load
+    measured when that was more (backends estimate from files, without knowing the
+    device or the buffers the library allocates: a model that took more last time
+    will again), and the declared RAM when the operator declared it."""
+    gpu, ram = estimated.gpu_bytes, estimated.ram_bytes
+    if last_measured is not None:
+        gpu, ram = max(gpu, last_measured.gpu_bytes), max(ram, last_measured.ram_bytes)
+    if declared_bytes is not None:
+        ram = declared_bytes
     return MemoryEstimate(ram_bytes=ram, gpu_bytes=gpu)
 
 

@@ -29,6 +29,7 @@ from altlas.budget import (
     Insufficient,
     describe_holders,
     load_need,
+    plan_room,
 )
 from altlas.catalog import Catalog, CatalogEntry
 from altlas.config import Settings
@@ -318,6 +319,7 @@ class ModelManager:
         slot.resident_since = time.monotonic()
         self.counts["loaded", spec.id] += 1
         logger.info("loaded model %s on %s", spec.id, model.device)
+        await self._settle(spec.id, slot)
         return model
 
     # --- the memory budget -------------------------------------------------------
@@ -363,6 +365,25 @@ class ModelManager:
                     retry_after=max(1.0, wait_s),
                 )
             await _wait(changed, min(wait_s, remaining))
+
+    async def _settle(self, model_id: str, slot: ModelSlot) -> None:
+        """After a load that measured more than it reserved: evict idle models, least
+        recently used first, until the charges fit ``RAM_MEMORY_LIMIT`` again. Nothing
+        waits here (the model is in memory already); a host with several nodes planned
+        the load onto its node instead."""
+        if await self._node_budgets():
+            return
+        async with self._room:
+            while True:
+                plan = plan_room(
+                    model_id, slot.charge(), self._holders(), self._budget, time.monotonic()
+                )
+                if not isinstance(plan, Evict):
+                    return
+                logger.info(
+                    "evicting model %s: %s holds more than it asked", plan.model_id, model_id
+                )
+                await self._unload(plan.model_id, reason="evicted")
 
     def _holders(self) -> list[Holder]:
         return [slot.holder(model_id) for model_id, slot in self._slots.items()]

@@ -1,14 +1,25 @@
 """Measuring what a model really takes: the process's RSS, and its GPU memory where an
-NVIDIA driver is there, before and after loading."""
+NVIDIA driver is there, before and after loading.
+
+A load often imports its library first (torch, onnxruntime, ultralytics): hundreds of
+MB that stay in the process whatever is unloaded later, and that the next model using
+the library does not add again. Charged to the model that happened to load first, they
+would make its charge depend on load order. So imports are metered apart
+(:class:`ImportMeter`): the RSS growth of each import done while a load runs is the
+process's (:func:`library_bytes`), and the model is charged the rest.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from types import ModuleType
+from typing import Any, ClassVar, TypeVar
 
 from altlas_sdk import MemoryEstimate
 
@@ -23,17 +34,119 @@ def process_rss() -> int:
 
 
 def measure_load(load: Callable[[], T]) -> tuple[T, MemoryEstimate]:
-    """Run ``load`` and return its result with the RSS and GPU memory it added.
+    """Run ``load`` and return its result with the RSS and GPU memory it added, less
+    the RSS of the libraries it imported (those count in :func:`library_bytes`).
 
     Other threads allocate too, so this is an estimate; a backend that knows better
     reports :meth:`altlas_sdk.LoadedModel.memory`.
     """
+    meter = ImportMeter.installed()
     ram_before, gpu_before = process_rss(), process_gpu_bytes()
+    imported_before = meter.total
     result = load()
     ram_after, gpu_after = process_rss(), process_gpu_bytes()
+    imported = meter.total - imported_before
     return result, MemoryEstimate(
-        ram_bytes=max(0, ram_after - ram_before), gpu_bytes=max(0, gpu_after - gpu_before)
+        ram_bytes=max(0, ram_after - ram_before - imported),
+        gpu_bytes=max(0, gpu_after - gpu_before),
     )
+
+
+def library_bytes() -> int:
+    """RSS that imports done during model loads added to the process: the libraries
+    the models share, which stay loaded (0 before the first measured load)."""
+    meter = ImportMeter.current
+    return meter.total if meter is not None else 0
+
+
+class ImportMeter(importlib.abc.MetaPathFinder):
+    """A meta path finder that measures the RSS each import adds.
+
+    It finds nothing itself: it asks the finders after it for the module's spec and
+    gives the loader a subclass of its own class whose ``exec_module`` measures the
+    RSS before and after (so ``isinstance`` checks on loaders still hold). Only the
+    outermost import of a thread is measured: it includes those it triggers.
+    """
+
+    current: ClassVar[ImportMeter | None] = None
+    _install_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._subclasses: dict[type, type] = {}
+
+    @classmethod
+    def installed(cls) -> ImportMeter:
+        """The process's meter, installed first in ``sys.meta_path`` on first use."""
+        with cls._install_lock:
+            if cls.current is None:
+                process_rss()  # psutil imported before the meter needs it
+                cls.current = cls()
+                sys.meta_path.insert(0, cls.current)
+            return cls.current
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if getattr(self._local, "finding", False):
+            return None
+        self._local.finding = True
+        try:
+            spec = self._spec_from_others(fullname, path, target)
+        finally:
+            self._local.finding = False
+        if spec is not None and spec.loader is not None:
+            self._meter(spec)
+        return spec
+
+    def _spec_from_others(
+        self, fullname: str, path: Any, target: Any
+    ) -> importlib.machinery.ModuleSpec | None:
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def _meter(self, spec: importlib.machinery.ModuleSpec) -> None:
+        loader = spec.loader
+        kind = type(loader)
+        if isinstance(loader, type) or not hasattr(loader, "exec_module"):
+            return  # a class used as its own loader (builtins, frozen): nothing to meter
+        metered = self._subclasses.get(kind)
+        if metered is None:
+            metered = self._subclasses[kind] = _metered_loader_class(kind, self)
+        try:
+            loader.__class__ = metered
+        except TypeError:
+            pass  # a loader class that cannot be subclassed this way: left unmetered
+
+    def measure(self, run: Callable[[], None]) -> None:
+        """Run ``run`` (one module's execution), adding its RSS growth to ``total``
+        when it is the thread's outermost import."""
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        before = process_rss() if depth == 0 else 0
+        try:
+            run()
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                grown = max(0, process_rss() - before)
+                with self._lock:
+                    self.total += grown
+
+
+def _metered_loader_class(kind: type, meter: ImportMeter) -> type:
+    def exec_module(self: Any, module: ModuleType) -> None:
+        meter.measure(lambda: kind.exec_module(self, module))
+
+    return type(kind.__name__, (kind,), {"exec_module": exec_module, "__module__": kind.__module__})
 
 
 _nvml_lock = threading.Lock()
