@@ -61,6 +61,14 @@ class Catalog:
         """Entries whose model serves ``task``, in catalog order."""
         return [entry for entry in self if task in entry.spec.tasks]
 
+    def put(self, entry: CatalogEntry) -> None:
+        """Add ``entry``, or swap it for the entry of the same id (a config reload)."""
+        self._entries[entry.spec.id] = entry
+
+    def remove(self, model_id: str) -> None:
+        """Forget ``model_id`` (a config reload removed it); requests for it get 404."""
+        self._entries.pop(model_id, None)
+
     def replace(self, spec: ModelSpec) -> None:
         """Swap the entry of ``spec.id`` for ``spec`` (new load options, say), keeping
         who provided it. Takes effect at the model's next load."""

@@ -295,6 +295,13 @@ class Settings:
     max_batch_pixels: int = field(
         default=80_000_000, metadata={"env": "MAX_BATCH_PIXELS", "parse": _as_count}
     )
+    # --- Operations: downloads and restarts (docs/operations.md).
+    download_disk_limit: int | None = field(
+        default=None, metadata={"env": "DOWNLOAD_DISK_LIMIT", "parse": _as_megabytes}
+    )
+    restore_models: bool = field(
+        default=False, metadata={"env": "RESTORE_MODELS", "parse": _as_bool}
+    )
     #: ``[models.<id>]`` tables of the config file, by model id.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ``[tasks]`` table: task id -> default model id.
@@ -365,6 +372,10 @@ class Settings:
         import psutil
 
         return int(psutil.virtual_memory().total * 0.75)
+
+    def download_disk_bytes(self) -> int | None:
+        """``DOWNLOAD_DISK_LIMIT`` in bytes, or ``None``: only the disk's free space."""
+        return None if self.download_disk_limit is None else self.download_disk_limit << 20
 
     def gpu_budget_bytes(self) -> int | None:
         """``GPU_MEMORY_LIMIT`` in bytes, or ``None`` for no GPU budget."""

@@ -41,8 +41,9 @@ from altlas.memory import measure_load, release_freed_memory
 from altlas.model_files import ModelFilesResolver
 from altlas.model_state import ModelSlot, ModelUsage, unavailable_reason
 from altlas.placement import NodeBudget, node_budgets, plan_placement, wanted_node
+from altlas.pull.downloads import with_download
 from altlas.registry import Registry
-from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate, ModelHost
+from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate, ModelHost, ModelSpec
 from altlas_sdk.errors import (
     AltlasError,
     BackendUnavailable,
@@ -112,8 +113,11 @@ class ModelManager:
         entry = self.catalog.get(model_id)
         slot = self._slots[model_id]
         if slot.state != "available":
-            return slot.status(model_id)
-        return slot.status(model_id, unavailable_reason(entry.spec, self.resolver, self.registry))
+            status = slot.status(model_id)
+        else:
+            problem = unavailable_reason(entry.spec, self.resolver, self.registry)
+            status = slot.status(model_id, problem)
+        return with_download(status, self.resolver.downloading(entry.spec))
 
     def info(self, model_id: str) -> ModelInfo:
         """The catalog entry and status of ``model_id``."""
@@ -461,6 +465,37 @@ class ModelManager:
             await _wait(self._changed, remaining)
         await self._unload(model_id, reason="requested")
         return self.status(model_id)
+
+    def track(self, spec: ModelSpec) -> None:
+        """Take a new or changed catalog entry's ``pin`` and ``memory_mb`` (a config
+        reload); a model seen before keeps its counts and measurements."""
+        slot = self._slots.setdefault(spec.id, ModelSlot())
+        slot.pinned = spec.pin
+        slot.declared_bytes = spec.memory_mb * 1024 * 1024 if spec.memory_mb else None
+
+    async def retire(self, model_id: str, *, remove: bool) -> None:
+        """Unload ``model_id`` once no request runs or waits on it, however long they
+        take (a config reload changed or removed its entry: its next use loads the new
+        one). With ``remove``, it leaves the catalog at that moment: later requests get
+        404, those in flight finish."""
+        slot = self._slots[model_id]
+        while True:
+            if slot.load is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(slot.load)
+                continue
+            if slot.in_flight:
+                await _wait(self._changed, 1.0)
+                continue
+            if remove and model_id in self.catalog:
+                # Nothing awaited since the check: no request can start in between.
+                self.catalog.remove(model_id)
+                slot.pinned = False
+            async with self._room:
+                if slot.in_flight or slot.load is not None:
+                    continue  # a request came for the changed entry meanwhile
+                await self._unload(model_id, reason="reloaded")
+                return
 
     async def _unload_idle(self, model_id: str) -> None:
         await self._unload(model_id, reason="idle")

@@ -15,6 +15,8 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from altlas.pull.disk import DiskBudget
+from altlas.pull.downloads import Downloads, Transfer
 from altlas_sdk import ModelFiles, ModelSource, ModelSpec, SourceContext
 from altlas_sdk.errors import AltlasError, WeightsMissing
 from altlas_sdk.paths import CACHE_DIR_NAME, MODEL_DIR_NAME, UnsafePath, check_inside
@@ -23,11 +25,18 @@ FILE_SCHEME = "file"
 
 
 class ModelFilesResolver:
-    """Resolves every file reference of a catalog entry."""
+    """Resolves every file reference of a catalog entry; files of downloading sources
+    are downloaded through :attr:`downloads` (shared, resumed, verified, budgeted)."""
 
-    def __init__(self, sources: Mapping[str, ModelSource], context: SourceContext) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, ModelSource],
+        context: SourceContext,
+        downloads: Downloads | None = None,
+    ) -> None:
         self.sources = sources
         self.context = context
+        self.downloads = downloads or Downloads(DiskBudget(context.cache_dir, None))
 
     def split(self, ref: str) -> tuple[ModelSource, str]:
         """The source that handles ``ref`` and the part of ``ref`` it receives."""
@@ -108,11 +117,40 @@ class ModelFilesResolver:
         for role, ref in self.references(spec).items():
             source, rest = self.split(ref)
             self.check(ref)
-            paths[role] = self.check(ref, source.fetch(rest, self.context))
+            transfer = self.download(ref, spec.sha256.get(role))
+            fetched = transfer.result() if transfer else source.fetch(rest, self.context)
+            paths[role] = self.check(ref, fetched)
             if not paths[role].exists():
                 raise WeightsMissing(source.missing_message(rest, self.context))
         main = paths.pop("source")
         return ModelFiles(path=main, extra=paths, fingerprint=fingerprint([main, *paths.values()]))
+
+    def download(self, ref: str, sha256: str | None = None) -> Transfer | None:
+        """The download of ``ref``'s file, started or joined; ``None`` when the file is
+        local already or its source does not download. Checks the path first."""
+        source, rest = self.split(ref)
+        target = self.check(ref)
+        remote = source.remote(rest, self.context)
+        if remote is None or target.exists():
+            return None
+        return self.downloads.start(remote, target, sha256)
+
+    def downloading(self, spec: ModelSpec) -> tuple[int, int | None] | None:
+        """Bytes done and in all of ``spec``'s files while any is downloading (the
+        total ``None`` until every such file's size is known); ``None`` otherwise."""
+        transfers = []
+        for ref in self.references(spec).values():
+            try:
+                transfer = self.downloads.running(self.locate(ref))
+            except AltlasError:
+                continue
+            if transfer is not None:
+                transfers.append(transfer.snapshot())
+        if not transfers:
+            return None
+        totals = [t.total for t in transfers]
+        total = None if None in totals else sum(t or 0 for t in totals)
+        return sum(t.done for t in transfers), total
 
     def redact(self, text: str) -> str:
         """``text`` with MODEL_DIR's and CACHE_DIR's locations on disk written as

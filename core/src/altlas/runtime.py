@@ -24,6 +24,8 @@ from altlas.model_files import ModelFilesResolver
 from altlas.orchestration.breaker import CircuitBreakers
 from altlas.orchestration.orchestrator import ModelOrchestrator
 from altlas.plugins import Plugins, load_plugins
+from altlas.pull.disk import DiskBudget
+from altlas.pull.downloads import Downloads
 from altlas.registry import Registry, collect_registrations
 from altlas.scheduler import Scheduler
 from altlas_sdk import CacheContext, HostOptions, ModelHost, ResponseCache, SourceContext
@@ -43,9 +45,10 @@ class Runtime:
         self.resolver = ModelFilesResolver(
             {scheme: owned.item for scheme, owned in self.registry.sources.items()},
             SourceContext(model_dir=settings.model_dir, cache_dir=settings.cache_dir),
+            Downloads(DiskBudget(settings.cache_dir, settings.download_disk_bytes())),
         )
         self.catalog: Catalog = build_catalog(self.registry, settings, self.resolver)
-        _check_task_defaults(settings, self.catalog)
+        check_task_defaults(settings, self.catalog)
         self.executor = executor or ThreadExecutor()
         #: Where backends run (``MODEL_HOST``); started in :meth:`start`.
         self.host: ModelHost = self.registry.hosts[settings.model_host].item
@@ -188,7 +191,9 @@ def response_cache(settings: Settings, registry: Registry) -> ResponseCache | No
     return cache
 
 
-def _check_task_defaults(settings: Settings, catalog: Catalog) -> None:
+def check_task_defaults(settings: Settings, catalog: Catalog) -> None:
+    """Raise :class:`ConfigError` for a ``[tasks]`` default naming no model, or a model
+    that does not serve the task."""
     for task, model_id in settings.task_defaults.items():
         if model_id not in catalog:
             raise ConfigError(f"config file [tasks] {task} = '{model_id}': no such model")

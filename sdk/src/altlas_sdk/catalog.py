@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +34,9 @@ MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
 
 ModelId = Annotated[str, Meta(pattern=MODEL_ID_PATTERN)]
+
+#: A SHA-256 digest in hexadecimal, as ``sha256sum`` prints it.
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
 
 
 class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -70,6 +73,8 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     - ``placement``: resources each replica needs on hosts that place models on nodes
       (e.g. Ray resources ``{"GPU": 1}`` or ``{"node:gpu-a": 1}``); the ``thread`` host
       ignores it.
+    - ``sha256``: the expected SHA-256 of downloaded files, by role (``source`` or a
+      key of ``files``); a download whose bytes differ is refused.
     """
 
     id: ModelId
@@ -92,6 +97,7 @@ class ModelSpec(Struct, kw_only=True, forbid_unknown_fields=True):
     trust_pickled_weights: bool = False
     replicas: Annotated[int, Meta(ge=1)] = 1
     placement: dict[str, Annotated[float, Meta(ge=0)]] = {}
+    sha256: dict[str, Annotated[str, Meta(pattern=SHA256_PATTERN)]] = {}
 
     @property
     def task(self) -> str:
@@ -115,6 +121,16 @@ class SourceContext:
         """``path`` for a message or a listing: ``MODEL_DIR/<rest>`` or
         ``CACHE_DIR/<rest>``, never where those folders are on disk."""
         return display_path(path, self.model_dir, self.cache_dir)
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """Where a downloading source gets a file: the URL and the headers to send (a
+    token for a gated repository). The core downloads it to :meth:`ModelSource.locate`'s
+    path, resuming, verifying and sharing the transfer (:meth:`ModelSource.remote`)."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class ModelSource(ABC):
@@ -142,6 +158,16 @@ class ModelSource(ABC):
         otherwise. The default: MODEL_DIR and CACHE_DIR. ``None`` lifts the check, for
         a path the operator wrote out in full (an absolute ``file:`` path)."""
         return (context.model_dir, context.cache_dir)
+
+    def remote(self, ref: str, context: SourceContext) -> RemoteFile | None:
+        """Where the core downloads ``ref``'s file from when it is not local yet
+        (``None``: this source does not download; :meth:`fetch` makes it local).
+
+        The core then does the transfer itself: it resumes after a dropped connection,
+        checks the catalog entry's ``sha256`` (or the hub's), writes a temporary file
+        and renames it, and lets two pulls of one file share one download.
+        """
+        return None
 
     def fetch(self, ref: str, context: SourceContext) -> Path:
         """Make the files local (download them where the source can) and return the path.

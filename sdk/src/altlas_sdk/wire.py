@@ -67,7 +67,14 @@ class ErrorBody(Struct, kw_only=True):
 
 
 ModelState = Literal[
-    "available", "loading", "loaded", "unloading", "error", "weights_missing", "unavailable"
+    "available",
+    "downloading",
+    "loading",
+    "loaded",
+    "unloading",
+    "error",
+    "weights_missing",
+    "unavailable",
 ]
 
 
@@ -106,6 +113,10 @@ class ModelStatus(Struct, kw_only=True):
     crashes: int = 0
     #: Why it died the last time (``None``: it never crashed).
     last_exit: str | None = None
+    #: While ``downloading``: bytes of its files downloaded so far, and in all
+    #: (``None`` while a server has not said how large a file is).
+    downloaded_bytes: int | None = None
+    download_total_bytes: int | None = None
 
 
 class LoadRequest(Struct, kw_only=True, forbid_unknown_fields=True):

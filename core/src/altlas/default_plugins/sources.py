@@ -13,22 +13,18 @@ import hashlib
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from altlas.pull.transfer import download
 from altlas_sdk import ModelSource, SourceContext, hookimpl
+from altlas_sdk.catalog import RemoteFile
 from altlas_sdk.errors import WeightsMissing
 from altlas_sdk.paths import relative_parts
 
 logger = logging.getLogger(__name__)
-
-DOWNLOAD_TIMEOUT_S = 60
 
 
 class FileSource(ModelSource):
@@ -86,24 +82,9 @@ class PackageSource(ModelSource):
         return f"weights missing: '{ref.partition('/')[2]}' is not in the installed package '{top}'"
 
 
-def _download(url: str, target: Path, headers: dict[str, str]) -> None:
-    """Download ``url`` to ``target`` atomically (a partial file never looks complete)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    request = urllib.request.Request(url, headers=headers)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
-        try:
-            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                shutil.copyfileobj(response, partial)
-        except BaseException as error:
-            Path(partial.name).unlink(missing_ok=True)
-            if isinstance(error, urllib.error.HTTPError):
-                error.close()  # an HTTPError holds the open response
-            raise
-    os.replace(partial.name, target)
-
-
 class _DownloadingSource(ModelSource):
-    """A source whose files are downloaded once into CACHE_DIR at first load."""
+    """A source whose files are downloaded into CACHE_DIR: by a pull, or at first load.
+    The core does the transfer (:mod:`altlas.pull`); the source says from where."""
 
     def url(self, ref: str) -> str:
         raise NotImplementedError
@@ -114,20 +95,24 @@ class _DownloadingSource(ModelSource):
     def is_available(self, ref: str, context: SourceContext) -> bool:
         return True
 
+    def remote(self, ref: str, context: SourceContext) -> RemoteFile:
+        return RemoteFile(self.url(ref), self.headers())
+
     def fetch(self, ref: str, context: SourceContext) -> Path:
+        """The file, downloaded now if it is not in CACHE_DIR yet (unshared, without
+        the disk budget: the core's resolver downloads through :meth:`remote`)."""
         target = self.locate(ref, context)
         if target.exists():
             return target
         url = self.url(ref)
         logger.info("downloading %s to %s", url, target)
         try:
-            _download(url, target, self.headers())
-        except (urllib.error.URLError, OSError, ValueError) as error:
+            return download(self.remote(ref, context), target)
+        except WeightsMissing as error:
             raise WeightsMissing(
-                f"weights missing: could not download {url} ({error}); "
-                f"download it yourself to {context.display(target)}"
+                f"weights missing: {error.message}; download it yourself to "
+                f"{context.display(target)}"
             ) from None
-        return target
 
     def missing_message(self, ref: str, context: SourceContext) -> str:
         target = context.display(self.locate(ref, context))

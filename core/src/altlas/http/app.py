@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,6 +16,7 @@ from altlas.http.errors import RequestContextMiddleware, altlas_error_handler, h
 from altlas.http.limits import BodySizeLimitMiddleware
 from altlas.http.observe import MetricsMiddleware
 from altlas.http.routes import (
+    admin,
     batch,
     docs,
     inference,
@@ -23,10 +25,13 @@ from altlas.http.routes import (
     openai,
     openai_audio,
     orchestrated,
+    pulls,
     rerank,
     system,
 )
 from altlas.http.security import LazyCORSMiddleware, SecurityMiddleware
+from altlas.reload import Reloader, unwatch_sighup, watch_sighup
+from altlas.restore import record, restore
 from altlas.runtime import Runtime, get_runtime
 from altlas.security.guard import Security
 from altlas_sdk import PluginMount, PluginRoute
@@ -45,10 +50,17 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
         app.state.security = Security(active.settings)
         for route in _plugin_routes(active):
             app.router.routes.append(route)
+        app.state.reloader = Reloader(active)
         await active.start()
+        watch_sighup(app.state.reloader)
+        # RESTORE_MODELS: the models loaded at the last shutdown, in the background.
+        restoring = asyncio.ensure_future(restore(active))
         try:
             yield
         finally:
+            unwatch_sighup()
+            restoring.cancel()
+            record(active)  # what is loaded now, before the shutdown unloads it
             await active.stop()
 
     app = Starlette(
@@ -56,7 +68,9 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             # The router tries routes in order: the inference routes, the hot path, first.
             *inference.routes,
             *system.routes,
+            *pulls.routes,
             *models.routes,
+            *admin.routes,
             *batch.routes,
             *orchestrated.routes,
             *docs.routes,
