@@ -56,6 +56,8 @@ def client(fixture_plugins, base_env, make_runtime, serve, tmp_path) -> Iterator
         'source = "../outside.echo"\n'
         '[models.pickled]\nbackend = "echo"\ntasks = ["reverse-text"]\n'
         'source = "pickled.echo"\noptions = { no_safe_loader = true }\n'
+        '[models.replicated]\nbackend = "echo"\ntasks = ["reverse-text"]\n'
+        'source = "package:altlas_fixture_echo/weights.txt"\nreplicas = 2\n'
     )
     # A 1 MB memory budget: the echo models fit, MiniLM does not.
     runtime = make_runtime(
@@ -159,6 +161,10 @@ TRIGGERS: dict[tuple[int, str | None], Callable] = {
     (409, "invalid_model_file"): lambda c: c.post("/api/models/garbage/load"),
     (409, "unsafe_path"): lambda c: c.post("/api/models/escapes/load"),
     (409, "pickled_weights_refused"): lambda c: c.post("/api/models/pickled/load"),
+    # The thread host runs one copy of a model in this process.
+    (409, "replicas_unsupported"): lambda c: c.post("/api/models/replicated/load"),
+    # The echo fixture's "crash" plays a model host whose process died mid-call.
+    (503, "model_crashed"): lambda c: _loaded(c, "crash"),
     (413, None): lambda c: c.post(
         "/api/inference/",
         content=b'{"model_id": "echo-1", "inputs": "' + b"a" * MEGABYTE + b'"}',
