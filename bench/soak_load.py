@@ -155,6 +155,14 @@ def _wait_idle(url: str, timeout: float) -> float:
     return round(time.monotonic() - started, 1)
 
 
+def _model_events(url: str) -> dict[str, float]:
+    """Loads, evictions and idle unloads so far, every model together (``/metrics``)."""
+    return {
+        event: counter_total(url, "altlas_model_events_total", f'event="{event}"')
+        for event in ("loaded", "evicted", "idle")
+    }
+
+
 def mixed(options: Options) -> dict[str, Any]:
     """Random requests over six models from ``options.clients`` clients for
     ``options.minutes``, under a budget that holds two of them; then idle."""
@@ -178,6 +186,7 @@ def mixed(options: Options) -> dict[str, Any]:
             # memory with no model held can be told apart from what the load leaves.
             warm_charges = _ram_charges(server, [job.model_id for job in jobs])
             rss.mark("warm_no_model_mb")
+            before = _model_events(server.url)
             answered = asyncio.run(
                 _drive(server.url, jobs, options.clients, options.minutes * 60, tally)
             )
@@ -185,10 +194,8 @@ def mixed(options: Options) -> dict[str, Any]:
             slots = leaked_after(server.url)
             idle_s = _wait_idle(server.url, IDLE_KEEP_ALIVE_S + 60)
             rss.mark("after_idle_mb")
-            events = {
-                event: counter_total(server.url, "altlas_model_events_total", f'"{event}"')
-                for event in ("loaded", "evicted", "idle")
-            }
+            after = _model_events(server.url)
+            events = {event: after[event] - before[event] for event in after}
         finally:
             rss.stop()
     return {
