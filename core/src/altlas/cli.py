@@ -1,4 +1,4 @@
-"""The ``altlas`` command: ``serve``, ``plugins``, ``models``, ``keys``."""
+"""The ``altlas`` command: ``serve``, ``plugins``, ``models``, ``keys``, ``pull``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from altlas.config import ConfigError, Settings
+from altlas.pull import command as pull_command
 from altlas.registry import PluginConflict
 from altlas.security import keys_cli
 
@@ -50,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = commands.add_parser(name, help=text)
         command.add_argument("--json", action="store_true", help="print JSON")
     keys_cli.add_parser(commands)
+    pull_command.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -65,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, PluginConflict) as error:
         print(f"altlas: {error}", file=sys.stderr)
         return 2
+    if args.command == "pull":
+        return pull_command.run(runtime, args)
     if args.command == "plugins":
         return _print_plugins(runtime, args.json)
     return _print_models(runtime, args.json)

@@ -279,7 +279,9 @@ class ModelManager:
         except WeightsMissing as error:
             slot.state, slot.detail = "available", None
             message = self.resolver.redact(error.message)
-            raise WeightsMissing(f"model '{spec.id}' cannot load: {message}") from None
+            refusal = WeightsMissing(f"model '{spec.id}' cannot load: {message}")
+            refusal.code = error.code  # a download's checksum_mismatch stays one
+            raise refusal from None
         except ModelCrashed as crash:
             # The host's process died while loading: counted as a crash (back-off).
             self._crashes.record(spec.id, crash)

@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from msgspec import Struct
@@ -70,6 +71,9 @@ class Reloader:
         self.runtime = runtime
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
+        # The file as the service started with it: a setting other than the catalog's
+        # needs a restart when the file's value moves away from this one.
+        self._started_with = _quietly_load(runtime.settings.config_path) or runtime.settings
 
     async def reload(self) -> ReloadReport:
         """Apply the config file as it is now; raises :class:`InvalidConfig` (422) or
@@ -93,12 +97,17 @@ class Reloader:
         if path is None:
             raise NoConfigFile()
         try:
-            settings = Settings.load(config_path=path)
+            read = Settings.load(config_path=path)
+            # The running settings with the file's catalog tables: MODEL_DIR and the
+            # others stay as they are until a restart.
+            settings = dataclasses.replace(
+                self.runtime.settings, models=read.models, task_defaults=read.task_defaults
+            )
             catalog = build_catalog(self.runtime.registry, settings, self.runtime.resolver)
             check_task_defaults(settings, catalog)
         except ConfigError as error:
             raise InvalidConfig(f"config file not reloaded: {error}") from None
-        return settings, catalog
+        return read, catalog
 
     def _apply(self, settings: Settings, new: Catalog) -> ReloadReport:
         runtime = self.runtime
@@ -111,7 +120,7 @@ class Reloader:
             for model_id in fresh
             if model_id in old and fresh[model_id].spec != old[model_id].spec
         ]
-        restart = restart_required(runtime.settings, settings)
+        restart = restart_required(self._started_with, settings)
         # Every service holds this one Settings object; the two values a reload
         # changes are swapped in place, as __post_init__ does for the paths.
         for name in RELOADED:
@@ -151,23 +160,26 @@ class Reloader:
             await asyncio.gather(*self._retiring, return_exceptions=True)
 
 
-def restart_required(running: Settings, read: Settings) -> list[str]:
+def restart_required(started: Settings, read: Settings) -> list[str]:
     """The variable names of the settings whose value in ``read`` differs from the
-    running one, other than those a reload applies."""
+    one the service started with, other than those a reload applies."""
     names = []
     for setting in dataclasses.fields(Settings):
         env = setting.metadata.get("env")
         if env is None or setting.name in RELOADED:
             continue
-        now, then = getattr(running, setting.name), getattr(read, setting.name)
-        if setting.name == "allowed_hosts":
-            # altlas serve adds the name it serves under: only what the file changes.
-            differs = not set(then) <= set(now)
-        else:
-            differs = now != then
-        if differs:
+        if getattr(started, setting.name) != getattr(read, setting.name):
             names.append(env)
     return names
+
+
+def _quietly_load(path: Path | None) -> Settings | None:
+    if path is None:
+        return None
+    try:
+        return Settings.load(config_path=path)
+    except ConfigError:
+        return None
 
 
 def watch_sighup(reloader: Reloader) -> bool:

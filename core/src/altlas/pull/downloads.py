@@ -73,7 +73,11 @@ class Transfer:
         """The progress once it differs from ``seen`` (or ``timeout`` seconds passed)."""
         with self._changed:
             self._changed.wait_for(
-                lambda: self.finished or seen is None or (self.done, self.total) != seen[:2],
+                lambda: (
+                    self.finished
+                    or seen is None
+                    or (self.done, self.total) != (seen.done, seen.total)
+                ),
                 timeout,
             )
             return Snapshot(self.done, self.total, self.finished)
