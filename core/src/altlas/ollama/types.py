@@ -26,6 +26,14 @@ class OllamaMessage(Struct, kw_only=True, omit_defaults=True):
     tool_name: str | None = None
 
 
+class AssistantMessage(Struct, kw_only=True):
+    """The message of a ``/api/chat`` answer (``content`` always present, empty in the
+    last object of a stream)."""
+
+    role: str
+    content: str
+
+
 class ChatRequest(Struct, kw_only=True):
     """``POST /api/chat``."""
 
@@ -104,7 +112,7 @@ class ChatResponse(Struct, kw_only=True, omit_defaults=True):
 
     model: str
     created_at: str
-    message: OllamaMessage
+    message: AssistantMessage
     done: bool
     done_reason: str | None = None
     total_duration: int | None = None

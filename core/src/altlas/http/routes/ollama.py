@@ -32,6 +32,7 @@ from altlas.inference.stream import InferenceStream
 from altlas.ollama import names, pull, translate
 from altlas.ollama.listing import listed, ps_entry, show
 from altlas.ollama.types import (
+    AssistantMessage,
     ChatRequest,
     ChatResponse,
     EmbeddingsRequest,
@@ -42,7 +43,6 @@ from altlas.ollama.types import (
     GenerateResponse,
     ModelListing,
     ModelRequest,
-    OllamaMessage,
     Timings,
     VersionResponse,
 )
@@ -211,7 +211,7 @@ async def chat(request: Request) -> Response:
             ChatResponse(
                 model=name,
                 created_at=translate.now(),
-                message=OllamaMessage(role="assistant"),
+                message=AssistantMessage(role="assistant", content=""),
                 done=True,
                 done_reason=reason,
             )
@@ -221,7 +221,7 @@ async def chat(request: Request) -> Response:
         return ChatResponse(
             model=name,
             created_at=translate.now(),
-            message=OllamaMessage(role="assistant", content=text),
+            message=AssistantMessage(role="assistant", content=text),
             done=reason is not None,
             done_reason=reason,
             **(msgspec.structs.asdict(timings) if timings else {}),
