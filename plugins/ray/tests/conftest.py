@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,8 @@ def start_server(
     with ``MODEL_HOST=ray`` joined to the test cluster, serving the echo fixture and
     altlas-onnx; ``server.base`` is its URL."""
 
-    def start(config: str, **settings: str) -> AbstractContextManager[Any]:
+    @contextmanager
+    def start(config: str, **settings: str) -> Iterator[Any]:
         root = tmp_path_factory.mktemp("server")
         (root / "models").mkdir()
         (root / "altlas.toml").write_text(config)
@@ -156,6 +157,14 @@ def start_server(
             **settings,
         }
         command = lambda port: [str(BIN / "altlas"), "serve", "--port", str(port)]  # noqa: E731
-        return run_server(command, env, check=False)
+        process = None
+        try:
+            with run_server(command, env, check=False) as process:
+                yield process
+        finally:
+            # What each server logged, for the report of a failed run (test_cluster.py).
+            logs = os.environ.get("ALTLAS_RAY_LOGS")
+            if logs and process is not None:
+                (Path(logs) / f"{root.name}.log").write_text(process.output)
 
     return start

@@ -45,6 +45,17 @@ def _passed(junit: Path) -> set[str]:
     return passed
 
 
+def _server_errors(folder: Path) -> str:
+    """The API servers' log lines about errors, and their tracebacks."""
+    lines = []
+    for log in sorted(folder.glob("*.log")):
+        text = log.read_text()
+        start = min((text.find(m) for m in ("ERROR", "Traceback") if m in text), default=-1)
+        if start >= 0:
+            lines.append(f"--- {log.name} ---\n{text[start:][-4000:]}")
+    return "\n".join(lines)
+
+
 def test_every_scenario_passes_on_a_two_node_cluster_in_a_namespace(tmp_path: Path) -> None:
     assert os.geteuid() == 0 and shutil.which("unshare"), (
         "the Ray cluster tests make a network namespace: they run as root, with unshare "
@@ -63,6 +74,7 @@ def test_every_scenario_passes_on_a_two_node_cluster_in_a_namespace(tmp_path: Pa
         env={
             **os.environ,
             "ALTLAS_RAY_REPORT": str(report),
+            "ALTLAS_RAY_LOGS": str(tmp_path),
             # Ray's token authentication, with a token of this run's own, for every
             # process in the namespace: the nodes, the API servers and the test driver.
             "RAY_AUTH_MODE": "token",
@@ -80,7 +92,7 @@ def test_every_scenario_passes_on_a_two_node_cluster_in_a_namespace(tmp_path: Pa
         os.killpg(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
         pytest.fail(f"the cluster scenarios ran past {RUN_LIMIT_S}s:\n{output[-6000:]}")
-    assert process.returncode == 0, output[-12000:]
+    assert process.returncode == 0, output[-12000:] + _server_errors(tmp_path)
     assert _passed(junit) == _scenario_names(), output[-6000:]
     timings = json.loads(report.read_text())
     assert set(timings) == {"sigkill_to_503_s", "sigkill_to_next_success_s"}

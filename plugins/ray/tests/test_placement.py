@@ -9,7 +9,14 @@ import sys
 
 import pytest
 
-from altlas_ray.placement import actor_name, actor_options, check_placeable, needs, node_info
+from altlas_ray.placement import (
+    actor_name,
+    actor_options,
+    check_placeable,
+    needs,
+    node_info,
+    spread,
+)
 from altlas_sdk import ModelSpec
 from altlas_sdk.errors import Conflict
 
@@ -57,8 +64,20 @@ def test_one_replica_goes_to_the_node_the_core_planned_and_replicas_spread():
     pinned = actor_options(spec(), 0, concurrency=1, namespace="altlas", node=NODE_A)
     assert pinned["scheduling_strategy"].node_id == NODE_A
     assert pinned["scheduling_strategy"].soft is False
-    spread = actor_options(spec(replicas=3), 2, concurrency=1, namespace="altlas", node=NODE_A)
-    assert spread["name"] == "altlas/m/2" and spread["scheduling_strategy"] == "SPREAD"
+    assert spread(spec(), [ray_node(NODE_A), ray_node(NODE_B)], NODE_B) == [NODE_B]
+
+    nodes = [ray_node(NODE_A), ray_node(NODE_B), ray_node("c" * 56, alive=False)]
+    three = spec(replicas=3)
+    assert spread(three, nodes, None) == [NODE_A, NODE_B, NODE_A]
+    assert spread(three, nodes, NODE_B) == [NODE_B, NODE_A, NODE_B]
+    # Only the nodes with the placement's resources.
+    placed = spec(replicas=2, placement={"node-a": 0.01})
+    assert spread(placed, [ray_node(NODE_A, **{"node-a": 1}), ray_node(NODE_B)], None) == [
+        NODE_A,
+        NODE_A,
+    ]
+    options = actor_options(three, 2, concurrency=1, namespace="altlas", node=NODE_A)
+    assert options["name"] == "altlas/m/2" and options["scheduling_strategy"].node_id == NODE_A
 
 
 def test_a_node_id_key_is_the_cores_to_plan_and_no_ray_resource():

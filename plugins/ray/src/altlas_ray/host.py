@@ -145,7 +145,7 @@ class RayHost(ModelHost):
         created them, found by name."""
         import ray
 
-        from altlas_ray.placement import actor_options, check_placeable, has_room_for
+        from altlas_ray.placement import actor_options, check_placeable, has_room_for, spread
 
         nodes = ray.nodes()
         if node is not None and not any(
@@ -163,10 +163,10 @@ class RayHost(ModelHost):
                     index,
                     concurrency=concurrency,
                     namespace=self._options.namespace,
-                    node=node,
+                    node=replica_node,
                 )
             ).remote(spec.placement.get("CPU"))
-            for index in range(spec.replicas)
+            for index, replica_node in enumerate(spread(spec, nodes, node))
         ]
 
     def _proxy(

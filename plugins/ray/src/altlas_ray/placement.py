@@ -56,8 +56,7 @@ def actor_options(
 ) -> dict[str, Any]:
     """The ``ray.remote`` options of one replica: named and detached (owned by the
     cluster, shared by every API server that joins it), placed by ``spec.placement``
-    and, for a single replica the core planned onto a node, on that node; replicas
-    spread over the nodes."""
+    and on ``node`` when given (see :func:`spread`)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     resources = needs(spec)
@@ -76,11 +75,26 @@ def actor_options(
     }
     if memory is not None:
         options["memory"] = memory
-    if spec.replicas > 1:
-        options["scheduling_strategy"] = "SPREAD"
-    elif node is not None:
+    if node is not None:
+        # Hard: Ray's soft affinity, seen with Ray 2.60, leaves a replica on the node the
+        # caller runs on even when the node asked for is free.
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     return options
+
+
+def spread(spec: ModelSpec, nodes: list[dict[str, Any]], planned: str | None) -> list[str | None]:
+    """The node of each replica: round the live nodes that have the placement's
+    resources, the planned one first (Ray's own ``SPREAD`` strategy is best effort and
+    may put two replicas on one node while another is free)."""
+    if spec.replicas == 1:
+        return [planned]
+    eligible = sorted(n["NodeID"] for n in nodes if has_room_for(n, spec))
+    if planned in eligible:
+        eligible.remove(planned)
+        eligible.insert(0, planned)
+    if not eligible:
+        return [None] * spec.replicas
+    return [eligible[index % len(eligible)] for index in range(spec.replicas)]
 
 
 def check_placeable(spec: ModelSpec, nodes: list[dict[str, Any]], node: str | None) -> None:
