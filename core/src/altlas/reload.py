@@ -29,6 +29,7 @@ from altlas_sdk.errors import Conflict, ValidationFailed
 
 if TYPE_CHECKING:
     from altlas.runtime import Runtime
+    from altlas.security.audit import AuditLog
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +183,10 @@ def _quietly_load(path: Path | None) -> Settings | None:
         return None
 
 
-def watch_sighup(reloader: Reloader) -> bool:
+def watch_sighup(reloader: Reloader, audit: AuditLog | None = None) -> bool:
     """Reload on ``SIGHUP`` (where the platform has it and this is the main thread's
-    event loop); returns whether it does. A refused file is logged with its reason."""
+    event loop); returns whether it does. Each such reload goes to the audit log as
+    ``reload`` by ``SIGHUP``; a refused file is logged with its reason."""
     import signal
 
     hangup = getattr(signal, "SIGHUP", None)
@@ -192,7 +194,7 @@ def watch_sighup(reloader: Reloader) -> bool:
         return False
 
     def on_hangup() -> None:
-        reloader.spawn(_reload_logged(reloader))
+        reloader.spawn(_reload_on_signal(reloader, audit))
 
     try:
         asyncio.get_running_loop().add_signal_handler(hangup, on_hangup)
@@ -213,8 +215,18 @@ def unwatch_sighup() -> None:
             pass
 
 
-async def _reload_logged(reloader: Reloader) -> None:
+async def _reload_on_signal(reloader: Reloader, audit: AuditLog | None) -> None:
     try:
-        await reloader.reload()
+        report = await reloader.reload()
     except (InvalidConfig, NoConfigFile) as error:
         logger.error("SIGHUP: %s", error.message)
+        if audit is not None:
+            audit.record(who="SIGHUP", action="reload", status=error.status)
+        return
+    if audit is not None:
+        audit.record(
+            who="SIGHUP",
+            action="reload",
+            status=200,
+            detail={"added": report.added, "removed": report.removed, "changed": report.changed},
+        )

@@ -52,7 +52,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             app.router.routes.append(route)
         app.state.reloader = Reloader(active)
         await active.start()
-        watch_sighup(app.state.reloader)
+        watch_sighup(app.state.reloader, app.state.security.audit)
         # RESTORE_MODELS: the models loaded at the last shutdown, in the background.
         restoring = asyncio.ensure_future(restore(active))
         try:
