@@ -103,14 +103,15 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("unexp. 5xx", lambda r: r["tally"]["unexpected_5xx"]),
     ("leaked", lambda r: r.get("slots", {}).get("leaked", "-")),
     ("cache wrong", lambda r: r.get("cache", {}).get("wrong", "-")),
-    ("RSS MB base/peak/idle", lambda r: _rss(r.get("rss"))),
+    ("RSS MB base/warm/peak/idle", lambda r: _rss(r.get("rss"))),
 )
 
 
 def _rss(rss: dict[str, Any] | None) -> str:
     if not rss:
         return "-"
-    parts = (rss.get("baseline_mb"), rss.get("peak_mb"), rss.get("after_idle_mb"))
+    keys = ("baseline_mb", "warm_no_model_mb", "peak_mb", "after_idle_mb")
+    parts = [rss.get(key) for key in keys]
     return "/".join("-" if part is None else f"{part:.0f}" for part in parts)
 
 
