@@ -254,7 +254,8 @@ class RayHost(ModelHost):
         ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=NODE_PROBE_TIMEOUT_S)
         for ref in pending:
             ray.cancel(ref, force=True)
-        found: dict[str, tuple[int, int]] = {}
+        # A node that did not answer in time keeps its last figures.
+        found: dict[str, tuple[int, int]] = {n: cached[n] for n in node_ids if n in cached}
         for ref in ready:
             try:
                 found[refs[ref]] = tuple(ray.get(ref))  # type: ignore[assignment]

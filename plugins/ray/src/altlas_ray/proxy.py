@@ -91,9 +91,10 @@ class RayLoadedModel(LoadedModel):
         return HostInfo(kind="ray", node=first.node, pid=first.pid, replicas=len(self.replicas))
 
     def alive(self) -> bool:
-        """Whether the model's actors still serve it: ``False`` once another API server
-        on the cluster unloaded them (a crash is reported by the next call instead)."""
-        return self.gone is None
+        """Whether the model's actors still serve it: ``False`` once this server let go
+        of it or another API server on the cluster unloaded it (a crash is reported by
+        the next call instead)."""
+        return self.gone is None and not self._unloaded
 
     # --- calls -----------------------------------------------------------------------
 
