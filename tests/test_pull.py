@@ -448,3 +448,22 @@ def test_altlas_pull_shows_a_progress_bar_per_file(
     missing = altlas_pull("no-such-model", env, installed_fixture_plugins, config)
     assert missing.returncode == 1
     assert "no-such-model" in missing.stderr
+
+
+def test_ollamas_api_pull_reports_the_same_downloads_bytes(files, served):
+    weights = b"o" * 800_000
+    url = files.add("/w/ollama.echo", weights)
+    with served(echo_entry("ollama-echo", url, sha256(weights))) as (base, runtime):
+        with httpx.stream(
+            "POST", f"{base}/api/pull", json={"model": "ollama-echo"}, timeout=DEADLINE_S
+        ) as response:
+            assert response.status_code == 200
+            lines = [json.loads(line) for line in response.iter_lines() if line]
+        assert lines[0]["status"] == "pulling manifest"
+        assert lines[-1]["status"] == "success"
+        progress = [line for line in lines if line["status"] == "pulling source"]
+        assert progress[-1]["completed"] == progress[-1]["total"] == len(weights)
+        layer = next(line for line in lines if line.get("digest"))
+        assert layer["digest"] == f"sha256:{sha256(weights)}"
+        assert runtime.resolver.locate(url).read_bytes() == weights
+    assert files.gets["/w/ollama.echo"] == 1

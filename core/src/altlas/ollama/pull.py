@@ -1,9 +1,9 @@
 """``/api/pull`` and ``/api/delete`` for the models the catalog knows.
 
-A pull makes a catalog model's files local through the model files resolver, the one
-place that downloads (the entry's model source: a hub, a URL, a package, MODEL_DIR),
-then reports each file as Ollama reports layers: its sha256 digest, size and
-completion. A delete removes the files a pull downloaded into CACHE_DIR; files a
+A pull makes a catalog model's files local through the core's pulls
+(:mod:`altlas.pull`, the one place that downloads: the same shared downloads as
+``POST /api/models/pull``), reporting bytes as they arrive, then each file as Ollama
+reports layers: its sha256 digest, size and completion. A delete removes the files a pull downloaded into CACHE_DIR; files a
 package installed or an operator put in MODEL_DIR are never deleted (400).
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from altlas.manager import ModelManager
 from altlas.model_files import ModelFilesResolver
 from altlas.ollama.types import ProgressResponse
+from altlas.pull.service import plan_entry, pull_files
 from altlas_sdk import ModelSpec
 from altlas_sdk.errors import BadRequest
 
@@ -41,10 +42,17 @@ def _size(path: Path) -> int:
 
 
 async def pull(resolver: ModelFilesResolver, spec: ModelSpec) -> AsyncIterator[ProgressResponse]:
-    """Ollama's progress objects while ``spec``'s files are made local. A failure
-    (``WeightsMissing``, an unsafe path) raises from the iteration."""
+    """Ollama's progress objects while ``spec``'s files are made local, through the
+    core's pulls (shared, resumed, verified downloads: :mod:`altlas.pull`). A failure
+    (``WeightsMissing``, an unsafe path, the disk budget) raises from the iteration."""
+    files_to_pull = plan_entry(resolver, spec)
     yield ProgressResponse(status="pulling manifest")
-    files = await asyncio.to_thread(resolver.fetch, spec)
+    async for event in pull_files(resolver, spec.id, files_to_pull):
+        if event.status == "downloading":
+            yield ProgressResponse(
+                status=f"pulling {event.file}", total=event.total, completed=event.completed
+            )
+    files = await asyncio.to_thread(resolver.fetch, spec)  # all local by now
     for path in (files.path, *files.extra.values()):
         digest = await asyncio.to_thread(_sha256, path)
         size = await asyncio.to_thread(_size, path)

@@ -21,6 +21,7 @@ from msgspec import Struct
 from altlas.catalog import Catalog
 from altlas.model_files import FILE_SCHEME, ModelFilesResolver
 from altlas.pull.downloads import Snapshot, Transfer
+from altlas_sdk import ModelSpec
 from altlas_sdk.errors import ModelNotFound, WeightsMissing
 
 #: Seconds between two progress reports of one file.
@@ -66,17 +67,26 @@ def plan(catalog: Catalog, resolver: ModelFilesResolver, what: str) -> list[Plan
     """The files a pull of ``what`` makes local; raises ``ModelNotFound`` for a name
     that is neither, ``UnsafePath`` or ``WeightsMissing`` before any download."""
     if what in catalog:
-        spec = catalog.get(what).spec
-        resolver.refuse_unsafe(spec)
-        files = [
-            PlannedFile(role, ref, spec.sha256.get(role))
-            for role, ref in resolver.references(spec).items()
-        ]
-    else:
-        scheme, sep, _ = what.partition(":")
-        if not sep or scheme == FILE_SCHEME or scheme not in resolver.sources:
-            raise ModelNotFound(what)
-        files = [PlannedFile("source", what, None)]
+        return plan_entry(resolver, catalog.get(what).spec)
+    scheme, sep, _ = what.partition(":")
+    if not sep or scheme == FILE_SCHEME or scheme not in resolver.sources:
+        raise ModelNotFound(what)
+    return _checked(resolver, what, [PlannedFile("source", what, None)])
+
+
+def plan_entry(resolver: ModelFilesResolver, spec: ModelSpec) -> list[PlannedFile]:
+    """The files a pull of the catalog entry ``spec`` makes local (see :func:`plan`)."""
+    resolver.refuse_unsafe(spec)
+    files = [
+        PlannedFile(role, ref, spec.sha256.get(role))
+        for role, ref in resolver.references(spec).items()
+    ]
+    return _checked(resolver, spec.id, files)
+
+
+def _checked(
+    resolver: ModelFilesResolver, what: str, files: list[PlannedFile]
+) -> list[PlannedFile]:
     for planned in files:
         source, rest = resolver.split(planned.ref)
         resolver.check(planned.ref)
@@ -97,7 +107,15 @@ async def pull(
 ) -> AsyncIterator[PullEvent]:
     """The events of a pull of ``what``; a failed download raises from the iteration
     (``WeightsMissing``, its ``checksum_mismatch``, a 507 over the disk budget)."""
-    files = plan(catalog, resolver, what)
+    async for event in pull_files(resolver, what, plan(catalog, resolver, what)):
+        yield event
+
+
+async def pull_files(
+    resolver: ModelFilesResolver, what: str, files: list[PlannedFile]
+) -> AsyncIterator[PullEvent]:
+    """The events of a pull of ``files`` (from :func:`plan` or :func:`plan_entry`),
+    reported under the name ``what``."""
     yield PullEvent(status="pulling", model=what, files=len(files))
     for planned in files:
         transfer = resolver.download(planned.ref, planned.sha256)
