@@ -13,12 +13,16 @@ MODEL = "all-minilm-l6-v2"
 
 
 def samples(text: str, name: str) -> dict[str, float]:
-    """Every sample of ``name``: its label text -> value."""
+    """Every sample of ``name`` in the exposition ``text``, parsed by the Prometheus
+    client's parser: its labels (sorted by name, as ``{a="1",b="2"}``) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     found = {}
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            labels, value = line[len(name) :].rsplit(" ", 1)
-            found[labels] = float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                pairs = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                found["{" + pairs + "}" if pairs else ""] = sample.value
     return found
 
 
@@ -38,9 +42,9 @@ def test_metrics_count_requests_latency_models_and_cache(fixture_plugins, make_r
         metrics = text.text
 
     requests = samples(metrics, "altlas_requests_total")
-    assert requests[f'{{route="/api/inference/",method="POST",model="{MODEL}",status="200"}}'] == 2
-    assert requests['{route="/api/inference/",method="POST",model="",status="404"}'] == 1
-    assert requests['{route="/api/models/{model_id}",method="GET",model="",status="200"}'] == 1
+    assert requests[f'{{method="POST",model="{MODEL}",route="/api/inference/",status="200"}}'] == 2
+    assert requests['{method="POST",model="",route="/api/inference/",status="404"}'] == 1
+    assert requests['{method="GET",model="",route="/api/models/{model_id}",status="200"}'] == 1
     # Histograms: one backend call (the second answer came from the cache).
     assert samples(metrics, "altlas_inference_duration_seconds_count") == {
         f'{{model="{MODEL}"}}': 1
@@ -48,7 +52,7 @@ def test_metrics_count_requests_latency_models_and_cache(fixture_plugins, make_r
     assert samples(metrics, "altlas_inference_duration_seconds_sum")[f'{{model="{MODEL}"}}'] > 0
     assert samples(metrics, "altlas_queue_wait_seconds_count")[f'{{model="{MODEL}"}}'] == 1
     buckets = samples(metrics, "altlas_request_duration_seconds_bucket")
-    assert buckets['{route="/api/inference/",le="+Inf"}'] == 3
+    assert buckets['{le="+Inf",route="/api/inference/"}'] == 3
     assert samples(metrics, "altlas_response_cache_total") == {
         '{result="hit"}': 1,
         '{result="miss"}': 1,
@@ -73,7 +77,7 @@ def test_batch_requests_count_cache_hits_too(fixture_plugins, make_runtime, serv
         '{result="miss"}': 1,
     }
     assert samples(metrics, "altlas_model_loaded") == {f'{{model="{MODEL}"}}': 1}
-    assert samples(metrics, "altlas_model_memory_bytes")[f'{{model="{MODEL}",kind="ram"}}'] > 1e6
+    assert samples(metrics, "altlas_model_memory_bytes")[f'{{kind="ram",model="{MODEL}"}}'] > 1e6
     assert samples(metrics, "altlas_queue_depth") == {f'{{model="{MODEL}"}}': 0}
     assert samples(metrics, "altlas_model_events_total") == {
         f'{{event="loaded",model="{MODEL}"}}': 1
