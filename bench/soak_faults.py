@@ -15,7 +15,15 @@ from typing import Any
 
 import httpx
 from soak_report import Tally, is_error_body, rss_summary
-from soak_server import AltlasProcess, Options, RssSampler, altlas_serve, base_env, leaked_after
+from soak_server import (
+    AltlasProcess,
+    Options,
+    RssSampler,
+    altlas_serve,
+    base_env,
+    gauges,
+    leaked_after,
+)
 
 MINILM = "all-minilm-l6-v2"
 SMOLLM2 = "smollm2-135m-instruct"
@@ -274,7 +282,7 @@ def leave_unload(options: Options) -> dict[str, Any]:
     model_id = body.get("model_id") or body["model"]
     env = base_env(options, "leave-unload", plugins, RESPONSE_CACHE="none")
     env["PYTHONFAULTHANDLER"] = "1"  # a crash leaves its stacks in the server's log
-    tally, rounds, crashed = Tally(), 0, None
+    tally, rounds, under_call, crashed = Tally(), 0, 0, None
     with altlas_serve(env, root=options.root) as server:
         while rounds < LEAVE_ROUNDS and crashed is None:
             rounds += 1
@@ -286,6 +294,9 @@ def leave_unload(options: Options) -> dict[str, Any]:
             try:
                 unload = httpx.post(f"{server.url}/api/models/{model_id}/unload", timeout=60)
                 tally.response("unload", unload)
+                # The abandoned call still in the backend once the unload has answered:
+                # the model was torn down under it.
+                under_call += bool(gauges(server.url, "altlas_in_flight"))
             except httpx.HTTPError as error:
                 tally.failure("unload", error)
             try:
@@ -296,5 +307,10 @@ def leave_unload(options: Options) -> dict[str, Any]:
     return {
         "tally": tally.as_dict(),
         "slots": slots,
-        "figures": {"model": model_id, "rounds": rounds, "server_died": crashed or "no"},
+        "figures": {
+            "model": model_id,
+            "rounds": rounds,
+            "unloaded_under_a_running_call": under_call,
+            "server_died": crashed or "no",
+        },
     }
