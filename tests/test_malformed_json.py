@@ -38,7 +38,7 @@ DEEP = {
     "/api/inference/batch": b'{"requests": [{"inputs": ' + NEST + b"}]}",
     "/api/inference/parallel": b'{"model_ids": ["echo-1"], "inputs": ' + NEST + b"}",
     "/api/inference/orchestrated": b'{"inputs": ' + NEST + b"}",
-    "/v1/chat/completions": b'{"tool_choice": ' + NEST + b"}",
+    "/v1/chat/completions": b'{"function_call": ' + NEST + b"}",
     "/v1/completions": b'{"prompt": [' + NEST + b"]}",
     "/v1/embeddings": b'{"input": [' + NEST + b"]}",
 }
