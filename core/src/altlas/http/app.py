@@ -22,6 +22,7 @@ from altlas.http.routes import (
     inference,
     models,
     ollama,
+    ollama_models,
     openai,
     openai_audio,
     orchestrated,
@@ -77,6 +78,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             *openai.routes,
             *openai_audio.routes,
             *ollama.routes,
+            *ollama_models.routes,
             *rerank.routes,
         ],
         middleware=[
