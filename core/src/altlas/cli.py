@@ -38,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds a shutdown waits for requests in flight before cancelling them (default 30)",
     )
     serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port, each with its own models (default 1)",
+    )
+    serve.add_argument(
         "--allow-unauthenticated",
         action="store_true",
         help="serve on a non-loopback address without API keys (anyone who reaches the port "
@@ -113,10 +119,29 @@ def _serving_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return number
+
+
 def _serve(runtime: Runtime, args: argparse.Namespace, settings: Settings) -> int:
     from altlas.http.app import create_app
     from altlas.http.server import serve
 
+    if args.workers > 1:
+        from altlas.http.workers import serve_workers
+
+        # Each worker builds its own runtime from the settings checked here.
+        serve_workers(
+            settings,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            graceful_timeout=args.graceful_timeout,
+        )
+        return 0
     serve(
         create_app(runtime),
         host=args.host,

@@ -107,6 +107,7 @@ class Runtime:
             if inspect.isawaitable(result):
                 await result
         self.models.start()
+        self.metrics.start(self)
         pinned = [entry.spec.id for entry in self.catalog if entry.spec.pin]
         if pinned:
             self._preload = asyncio.ensure_future(self._load_pinned(pinned))
@@ -136,6 +137,7 @@ class Runtime:
         if self.inference.cache.cache is not None:
             await self.inference.cache.cache.close()
         self.executor.shutdown()
+        self.metrics.stop()
         self.started = False
 
 
