@@ -240,6 +240,18 @@ def test_a_dropped_connection_resumes_with_a_range_request(files, served):
     assert second is not None and int(second[6:].rstrip("-")) >= 300_000 - 65_536
 
 
+def test_a_part_file_left_by_a_stopped_process_is_resumed(files, served):
+    weights = bytes(range(256)) * 2048
+    url = files.add("/w/left.echo", weights)
+    with served(echo_entry("left-echo", url, sha256(weights))) as (base, runtime):
+        target = runtime.resolver.locate(url)
+        target.parent.mkdir(parents=True)
+        target.with_name(target.name + ".part").write_bytes(weights[:200_000])
+        assert pull_events(base, "left-echo")[-1][1]["status"] == "success"
+        assert target.read_bytes() == weights
+    assert files.ranges == [("/w/left.echo", "bytes=200000-")]
+
+
 def test_a_checksum_mismatch_is_refused_and_nothing_is_kept(files, served):
     url = files.add("/w/bad.echo", b"tampered bytes")
     with served(echo_entry("bad-echo", url, sha256(b"the real bytes"))) as (base, runtime):
@@ -393,6 +405,11 @@ def test_pulling_an_unknown_name_is_a_404_and_a_bad_body_a_422(files, served):
         assert answer.json()["error"]["code"] == "model_not_found"
         answer = httpx.post(f"{base}/api/models/pull", json={"model": "x", "bogus": 1})
         assert answer.status_code == 422
+        # A hub reference that would write outside CACHE_DIR: refused before any request.
+        answer = httpx.post(f"{base}/api/models/pull", json={"model": "hf:org/../../x/y.echo"})
+        assert answer.status_code == 409
+        assert answer.json()["error"]["code"] == "unsafe_path"
+        assert not files.gets
         # A file of the entry that is missing upstream: the pull fails in the stream.
         events = pull_events(base, "some-echo")
         assert events[-1][0] == "error"

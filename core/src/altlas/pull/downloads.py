@@ -42,6 +42,8 @@ class Transfer:
         self.error: BaseException | None = None
         self.finished = False
         self._changed = threading.Condition()
+        # Apart from _changed, so that waiting for the end is not woken by each chunk.
+        self._ended = threading.Event()
 
     # --- written by the download's thread ----------------------------------------
 
@@ -61,6 +63,7 @@ class Transfer:
             if error is None and self.total is None:
                 self.total = self.done
             self._changed.notify_all()
+        self._ended.set()
 
     # --- read by anyone ----------------------------------------------------------
 
@@ -84,8 +87,7 @@ class Transfer:
 
     def result(self) -> Path:
         """Wait for the end; the file's path, or the download's error raised."""
-        with self._changed:
-            self._changed.wait_for(lambda: self.finished)
+        self._ended.wait()
         if self.error is not None:
             raise self.error
         return self.target

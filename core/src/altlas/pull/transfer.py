@@ -3,14 +3,15 @@
 The bytes go to ``<target>.part`` next to the target; a connection that drops (or a
 server error, or a process that stopped) leaves them there, and the next attempt asks
 for the rest with an HTTP ``Range`` header. Once every byte is there the file's SHA-256
-is checked against the expected one (the catalog entry's ``sha256``, else the hub's
-``X-Linked-Etag``), and only then is the part renamed to the target: a file at the
-target is always complete. The part file is locked (``flock``) while it is written, so
-two processes that pull the same file (``altlas pull`` beside a running server) take
-turns rather than interleave their bytes.
+(hashed as the bytes arrive) is checked against the expected one (the catalog entry's
+``sha256``, else the hub's ``X-Linked-Etag``), and only then is the part renamed to the
+target: a file at the target is always complete. The part file is locked (``flock``)
+while it is written, so two processes that pull the same file (``altlas pull`` beside a
+running server) take turns rather than interleave their bytes.
 
-The standard library's ``urllib`` does the HTTP: a download is one GET, no more, and
-the core carries no HTTP client of its own.
+The standard library's ``urllib`` does the HTTP: a download is one GET (after one
+``HEAD`` for the announced size and digest), and the core carries no HTTP client of its
+own.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 TIMEOUT_S = 60
 #: Attempts at one file before the pull fails; each resumes where the last one stopped.
 ATTEMPTS = 5
-_CHUNK = 1 << 16
+_CHUNK = 1 << 18
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -122,6 +123,30 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _Part:
+    """The part file being written, and the SHA-256 of what it holds so far (hashed
+    as the bytes arrive: the file is never read back to verify it)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        handle.seek(0)
+        while block := handle.read(1 << 20):  # what an earlier attempt left
+            self.digest.update(block)
+
+    def size(self) -> int:
+        return self.handle.tell()
+
+    def write(self, chunk: bytes) -> None:
+        self.handle.write(chunk)
+        self.digest.update(chunk)
+
+    def restart(self) -> None:
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.digest = hashlib.sha256()
+
+
 def download(
     remote: RemoteFile,
     target: Path,
@@ -137,21 +162,21 @@ def download(
     ``WeightsMissing`` when the file cannot be downloaded after :data:`ATTEMPTS`."""
     progress = progress or _Silent()
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = part_path(target)
-    with part.open("ab") as handle:
+    path = part_path(target)
+    with path.open("a+b") as handle:
         _lock(handle)  # another process on the same file: wait for it
         if target.exists():
             return target  # it finished the file while this one waited
-        handle.seek(0, os.SEEK_END)  # what it wrote before it stopped counts
+        part = _Part(handle)  # what it wrote before it stopped counts
         expected = sha256.lower() if sha256 else None
         if expected is None or room is not None:
             announced = metadata(remote)
             expected = expected or announced.sha256
             if room is not None and announced.size is not None:
-                room(max(0, announced.size - handle.tell()))
+                room(max(0, announced.size - part.size()))
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                _get(remote, handle, progress, room)
+                _get(remote, part, progress, room)
                 break
             except _Dropped as error:
                 if attempt == ATTEMPTS:
@@ -160,8 +185,14 @@ def download(
                     ) from None
                 logger.warning("download of %s stopped (%s); resuming", remote.url, error)
                 time.sleep(min(0.2 * 2**attempt, 5.0))
-        _verify(part, expected, remote.url)
-        os.replace(part, target)
+        got = part.digest.hexdigest()
+        if expected is not None and got != expected:
+            path.unlink(missing_ok=True)
+            raise ChecksumMismatch(
+                f"the file downloaded from {remote.url} has SHA-256 {got}, not the "
+                f"expected {expected}; it was not kept"
+            )
+        os.replace(path, target)
     return target
 
 
@@ -172,12 +203,12 @@ def _lock(handle: IO[bytes]) -> None:
 
 def _get(
     remote: RemoteFile,
-    handle: IO[bytes],
+    part: _Part,
     progress: Progress,
     room: Callable[[int], None] | None,
 ) -> None:
     """One GET from where the part file ends; raises :class:`_Dropped` to retry."""
-    offset = handle.tell()
+    offset = part.size()
     headers = {**remote.headers, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
@@ -196,9 +227,7 @@ def _get(
         raise _Dropped(str(getattr(error, "reason", error))) from None
     with response:
         if offset and response.status != 206:
-            # The server ignored the Range: start the file over.
-            handle.seek(0)
-            handle.truncate()
+            part.restart()  # the server ignored the Range: the file starts over
             offset = 0
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
@@ -207,26 +236,11 @@ def _get(
             room(total - offset)
         try:
             while chunk := response.read(_CHUNK):
-                handle.write(chunk)
+                part.write(chunk)
                 progress.advanced(len(chunk))
         except (http.client.HTTPException, OSError) as error:
             raise _Dropped(type(error).__name__) from None
         finally:
-            handle.flush()
-    if total is not None and handle.tell() < total:
-        raise _Dropped(f"connection closed at byte {handle.tell()} of {total}")
-
-
-def _verify(part: Path, expected: str | None, url: str) -> None:
-    if expected is None:
-        return
-    digest = hashlib.sha256()
-    with part.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    if digest.hexdigest() != expected:
-        part.unlink(missing_ok=True)
-        raise ChecksumMismatch(
-            f"the file downloaded from {url} has SHA-256 {digest.hexdigest()}, not the "
-            f"expected {expected}; it was not kept"
-        )
+            part.handle.flush()
+    if total is not None and part.size() < total:
+        raise _Dropped(f"connection closed at byte {part.size()} of {total}")
