@@ -5,8 +5,10 @@
 1. **Cost**: ``MODEL_HOST=ray`` (the server starts a local Ray instance) against
    ``MODEL_HOST=thread``, both serving ``all-minilm-l6-v2``: the p50 latency at
    concurrency 1 (milliseconds added, aim 1.5 or less) and requests/s at concurrency 8,
-   as ratios. The two servers run side by side and alternate in short rounds; each
-   figure is the median of the per-round figures.
+   as ratios; and the p50 difference on a zero-cost model (``bench/zero-plugin``), which
+   computes nothing: the host's own cost, whatever the machine's load does to MiniLM.
+   The two servers run side by side and alternate in short rounds; each figure is the
+   median of the per-round figures.
 2. **Replicas**: a two-node Ray cluster (``ray start``, one CPU each), MiniLM pinned to
    one CPU thread per replica (``intra_op_num_threads = 1``, ``placement = {CPU = 1}``,
    no dynamic batching): two replicas, one on each node, against one: requests/s at
@@ -47,7 +49,9 @@ from model_path import check_counters, check_response, counters
 from servers import Server, free_port, running, uvicorn_command
 
 BIN = Path(sys.executable).parent
+BENCH = Path(__file__).resolve().parent
 MINILM = "all-minilm-l6-v2"
+ZERO = "zero"
 #: The service as ``bench/overhead.py`` runs it: uvicorn, no access log.
 altlas = uvicorn_command("altlas.main:app")
 TEXT = "A cat sits on the mat and watches the birds in the garden."
@@ -120,21 +124,43 @@ def measure(server: Server, model_id: str, connections: int, seconds: float, gen
 # --- 1. cost over the thread host ---------------------------------------------------------
 
 
+def install_zero_plugin(target: Path) -> None:
+    """pip-install the zero-cost backend (``bench/zero-plugin``) into ``target``."""
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"),
+            *("--no-build-isolation", "--target", str(target), str(BENCH / "zero-plugin")),
+        ],
+        check=True,
+    )
+
+
 def cost(args: argparse.Namespace, generator, root: Path) -> dict[str, float]:
+    install_zero_plugin(root / "zero")
+    # The zero-cost model computes nothing: its p50 difference is the host's own cost.
+    plugins = {"PYTHONPATH": str(root / "zero"), "ALTLAS_LOAD_PLUGINS": "onnx,ray,bench-zero"}
     with (
-        running(altlas, server_env(root / "thread", MODEL_HOST="thread")) as thread,
-        running(altlas, server_env(root / "ray", MODEL_HOST="ray"), timeout=300) as ray_host,
+        running(altlas, server_env(root / "thread", MODEL_HOST="thread", **plugins)) as thread,
+        running(
+            altlas, server_env(root / "ray", MODEL_HOST="ray", **plugins), timeout=300
+        ) as ray_host,
     ):
         for server in (thread, ray_host):
             load(server, MINILM)
-        added, latency_ratio, rate_ratio = [], [], []
+            load(server, ZERO)
+        added, latency_ratio, rate_ratio, zero_added = [], [], [], []
         for _ in range(args.rounds):
             single = {s: measure(s, MINILM, 1, args.seconds, generator) for s in (thread, ray_host)}
             eight = {s: measure(s, MINILM, 8, args.seconds, generator) for s in (thread, ray_host)}
+            zero = {s: measure(s, ZERO, 1, args.seconds, generator) for s in (thread, ray_host)}
             added.append(single[ray_host].p50_ms - single[thread].p50_ms)
             latency_ratio.append(single[ray_host].p50_ms / single[thread].p50_ms)
             rate_ratio.append(eight[ray_host].requests_per_s / eight[thread].requests_per_s)
+            zero_added.append(zero[ray_host].p50_ms - zero[thread].p50_ms)
     return {
+        "zero_thread_p50_ms_c1": zero[thread].p50_ms,
+        "zero_ray_p50_ms_c1": zero[ray_host].p50_ms,
+        "zero_added_p50_ms_c1": statistics.median(zero_added),
         "thread_p50_ms_c1": single[thread].p50_ms,
         "ray_p50_ms_c1": single[ray_host].p50_ms,
         "added_p50_ms_c1": statistics.median(added),
@@ -254,6 +280,12 @@ def crash(server: Server, model_id: str) -> tuple[float, float]:
 
 
 def report(figures: dict[str, float]) -> None:
+    print("cost of the host alone, a zero-cost model, p50 at c=1:")
+    print(
+        f"  thread {figures['zero_thread_p50_ms_c1']:.2f} ms, ray "
+        f"{figures['zero_ray_p50_ms_c1']:.2f} ms: +{figures['zero_added_p50_ms_c1']:.2f} ms "
+        f"added (aim {AIM_ADDED_MS} ms or less)"
+    )
     print("cost, MiniLM, ray host over thread host (local Ray):")
     print(
         f"  p50 at c=1: thread {figures['thread_p50_ms_c1']:.2f} ms, ray "
