@@ -138,6 +138,8 @@ class ModelFilesResolver:
     def downloading(self, spec: ModelSpec) -> tuple[int, int | None] | None:
         """Bytes done and in all of ``spec``'s files while any is downloading (the
         total ``None`` until every such file's size is known); ``None`` otherwise."""
+        if not self.downloads.active():
+            return None  # the common case, on every status read
         transfers = []
         for ref in self.references(spec).values():
             try:

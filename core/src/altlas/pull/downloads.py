@@ -115,6 +115,10 @@ class Downloads:
                 ).start()
             return transfer
 
+    def active(self) -> bool:
+        """Whether any download is in progress."""
+        return bool(self._running)
+
     def running(self, target: Path) -> Transfer | None:
         """The download of ``target`` in progress, if any."""
         with self._lock:

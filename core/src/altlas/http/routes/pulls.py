@@ -12,7 +12,7 @@ from altlas.http import sse
 from altlas.http.bodies import decode_json
 from altlas.http.disconnect import until_disconnected
 from altlas.http.errors import error_body, request_id_of
-from altlas.http.openapi import describe
+from altlas.http.openapi import REF_TEMPLATE, describe
 from altlas.http.responses import MsgspecResponse
 from altlas.pull.service import PullEvent, PullRequest, pull
 from altlas.runtime import Runtime
@@ -37,7 +37,13 @@ class _Pull:
 
 @describe(
     request=PullRequest,
-    response=PullEvent,
+    response_content={
+        sse.EVENT_STREAM: {
+            "schema": {"type": "string", "description": "<PullEvent> server-sent events"}
+        },
+        "application/json": {"schema": {"$ref": REF_TEMPLATE.format(name="PullEvent")}},
+    },
+    components=[PullEvent],
     errors=[404, 409, 422, 507],
     summary="Download a model's files without loading it",
     tags=["models"],
