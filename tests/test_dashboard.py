@@ -72,7 +72,8 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
         if concrete.startswith("label_values("):
             # A Grafana function, not PromQL: its metric selector must parse.
             concrete = concrete[len("label_values(") :].rsplit(",", 1)[0]
-        lines += [f"      - record: dashboard:query_{number}", f"        expr: {json.dumps(concrete)}"]
+        lines.append(f"      - record: dashboard:query_{number}")
+        lines.append(f"        expr: {json.dumps(concrete)}")
     rules = tmp_path / "dashboard-rules.yml"
     rules.write_text("\n".join(lines) + "\n")
     checked = subprocess.run(
