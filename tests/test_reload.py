@@ -184,3 +184,42 @@ def test_sighup_reloads_altlas_serve_and_the_audit_log_names_the_reload(
         ("anonymous", "reload", 200),
     ]
     assert audit()[0]["added"] == ["second"]
+
+
+def test_pull_and_reload_need_the_admin_scope_and_are_audited(
+    echo, make_runtime, tmp_path, base_env
+):
+    from altlas.security.keys import KeyEntry, digest, write_keys_file
+    from altlas.security.principal import Principal
+
+    keys = {"boss": "boss-key-0123456789abcdef", "user": "user-key-0123456789abcdef"}
+    scopes = {"boss": "admin", "user": "inference"}
+    keys_file = tmp_path / "keys.toml"
+    write_keys_file(
+        keys_file,
+        {
+            name: KeyEntry(Principal(name=name, scopes=frozenset({scopes[name]})), digest(key))
+            for name, key in keys.items()
+        },
+    )
+    config = tmp_path / "altlas.toml"
+    config.write_text(entry("kept"))
+    runtime = make_runtime(config_path=config, AUTH_KEYS_FILE=str(keys_file))
+    with serving(asgi_app(runtime)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        for name, status in (("user", 403), ("boss", 200)):
+            headers = {"Authorization": f"Bearer {keys[name]}"}
+            reload = client.post("/api/admin/reload", headers=headers)
+            assert reload.status_code == status, reload.text
+            pull = client.post(
+                "/api/models/pull", json={"model": "kept", "stream": False}, headers=headers
+            )
+            assert pull.status_code == status, pull.text
+        assert pull.json() == {"status": "success", "model": "kept", "files": 1}
+    lines = (Path(base_env["CACHE_DIR"]) / "audit.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [(r["who"], r["action"], r["model"], r["status"]) for r in records] == [
+        ("user", "POST /api/admin/reload", None, 403),
+        ("user", "POST /api/models/pull", None, 403),
+        ("boss", "reload", None, 200),
+        ("boss", "pull", "kept", 200),
+    ]

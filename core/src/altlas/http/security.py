@@ -22,7 +22,8 @@ from altlas_sdk.errors import AltlasError, BadRequest
 
 logger = logging.getLogger(__name__)
 
-_MODEL_PATH = re.compile(r"^/api/models/([^/]+)")
+# A model's own routes (/api/models/{id}/load...); not /api/models/pull, whose body names it.
+_MODEL_PATH = re.compile(r"^/api/models/([^/]+)/")
 
 
 class SecurityMiddleware:
