@@ -268,7 +268,9 @@ def test_two_api_servers_share_one_actor(server, second_server, cluster):
         lambda: status(second_server, "echo-1")["state"] != "loaded",
     )
     again = infer(second_server, "echo-1", "abc")
-    assert again.status_code == 200 and status(second_server, "echo-1")["host"]["pid"] != pid
+    assert again.status_code == 200, again.text
+    after = status(second_server, "echo-1")
+    assert after["host"]["pid"] != pid and after["crashes"] == 0
 
 
 def test_nothing_leaves_loopback(server, second_server, cluster):
