@@ -3,8 +3,9 @@
 A pull makes a catalog model's files local through the core's pulls
 (:mod:`altlas.pull`, the one place that downloads: the same shared downloads as
 ``POST /api/models/pull``), reporting bytes as they arrive, then each file as Ollama
-reports layers: its sha256 digest, size and completion. A delete removes the files a pull downloaded into CACHE_DIR; files a
-package installed or an operator put in MODEL_DIR are never deleted (400).
+reports layers: its sha256 digest, size and completion. A delete removes the files a
+pull downloaded into CACHE_DIR; files a package installed or an operator put in
+MODEL_DIR are never deleted (400).
 """
 
 from __future__ import annotations
