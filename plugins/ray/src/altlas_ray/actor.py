@@ -44,6 +44,24 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _gpu_bytes() -> int:
+    """GPU memory this process holds on every GPU, as NVML reports it; 0 without an
+    NVIDIA driver (or without ``nvidia-ml-py``)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        pid, total = os.getpid(), 0
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            for process in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if process.pid == pid:
+                    total += process.usedGpuMemory or 0
+        return total
+    except Exception:  # noqa: BLE001 - ImportError, NVMLError, OSError alike: no figure
+        return 0
+
+
 def _crossable_error(error: BaseException) -> tuple[Any, ...]:
     """The packed error, or a plain ``RuntimeError`` naming it when its attributes
     cannot be pickled (a backend exception holding a lock or a native handle)."""
@@ -96,9 +114,12 @@ class ModelActor:
             self._holders.add(holder)
             if self._model is None:
                 try:
-                    before = _rss()
+                    before, gpu_before = _rss(), _gpu_bytes()
                     model = backend.load(spec, files, policy)
-                    measured = MemoryEstimate(ram_bytes=max(0, _rss() - before))
+                    measured = MemoryEstimate(
+                        ram_bytes=max(0, _rss() - before),
+                        gpu_bytes=max(0, _gpu_bytes() - gpu_before),
+                    )
                 except Exception as error:  # noqa: BLE001 - returned to the server
                     return _crossable_error(error)
                 self._model = model
