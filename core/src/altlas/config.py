@@ -128,6 +128,13 @@ def _as_log_level(value: Any) -> str:
     return level
 
 
+def _as_log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in {"text", "json"}:
+        raise ValueError(f"expected text or json, got {value!r}")
+    return text
+
+
 def _as_path(value: Any) -> Path:
     text = str(value).strip()
     if not text:
@@ -210,6 +217,7 @@ class Settings:
         default=1024, metadata={"env": "CACHE_SIZE_LIMIT", "parse": _as_required_megabytes}
     )
     log_level: str = field(default="INFO", metadata={"env": "LOG_LEVEL", "parse": _as_log_level})
+    log_format: str = field(default="text", metadata={"env": "LOG_FORMAT", "parse": _as_log_format})
     load_on_demand: bool = field(
         default=True, metadata={"env": "LOAD_ON_DEMAND", "parse": _as_bool}
     )

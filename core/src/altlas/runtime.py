@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import logging
 
+from altlas import logs, tracing
 from altlas.catalog import Catalog, build_catalog
 from altlas.config import ConfigError, Settings
 from altlas.executor import Executor, ThreadExecutor
@@ -39,6 +40,8 @@ class Runtime:
     def __init__(self, settings: Settings, executor: Executor | None = None) -> None:
         self.settings = settings
         configure_logging(settings)
+        # Spans exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+        tracing.configure()
         self.plugins: Plugins = load_plugins(settings)
         self.registry: Registry = collect_registrations(self.plugins)
         _check_choices(settings, self.registry)
@@ -206,14 +209,13 @@ def check_task_defaults(settings: Settings, catalog: Catalog) -> None:
             )
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
 def configure_logging(settings: Settings) -> None:
-    """Apply LOG_LEVEL to altlas's loggers, and give the root logger a handler when the
-    host (``altlas serve``, plain ``uvicorn altlas.main:app``) has not set one up."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format=LOG_FORMAT)
+    """Apply LOG_LEVEL to altlas's loggers, and give the root logger a handler writing
+    LOG_FORMAT lines when the host (``altlas serve``, plain ``uvicorn altlas.main:app``)
+    has not set one up."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logs.handler(settings.log_format))
     logging.getLogger("altlas").setLevel(settings.log_level_number())
 
 

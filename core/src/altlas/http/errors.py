@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from altlas import logs
 from altlas.default_plugins.errors import render_error as default_render
 from altlas.http.responses import MsgspecResponse
 from altlas_sdk.errors import (
@@ -102,6 +103,8 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        # Every record logged while the request runs carries its id (altlas.logs).
+        token = logs.request_id.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as error:
@@ -110,3 +113,5 @@ class RequestContextMiddleware:
                 raise
             response = error_response(internal, scope)
             await response(scope, receive, send_with_id)
+        finally:
+            logs.request_id.reset(token)

@@ -1,5 +1,6 @@
 """Request metrics: every HTTP request counted by route, method, model and status, and
-timed by route, for ``GET /metrics``.
+timed by route, for ``GET /metrics``; while tracing is on, each request also runs in
+its server span (:mod:`altlas.tracing`).
 
 Routes are labelled by their path template (``/api/models/{model_id}``), never by the
 raw path, so that a scan of random URLs cannot grow the label set; unmatched paths
@@ -13,6 +14,8 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from altlas import tracing
 
 UNMATCHED = "unmatched"
 
@@ -28,6 +31,13 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if tracing.enabled():
+            await self._traced(scope, receive, send)
+            return
+        await self._counted(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> str:
+        """Run the request, count and time it; returns its status code."""
         started = time.perf_counter()
         status = 500
 
@@ -41,6 +51,24 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_watch)
         finally:
             self._record(scope, status, time.perf_counter() - started)
+        return str(status)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request inside its server span (the stages' spans are its children)."""
+        method, path = scope["method"], scope["path"]
+        with tracing.server_span(method, path, scope.get("headers", [])) as span:
+            status = "500"
+            try:
+                status = await self._counted(scope, receive, send)
+            finally:
+                route = self._route_of(scope, scope.get("app"))
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", int(status))
+                state = scope.get("state", {})
+                span.set_attribute("altlas.request_id", state.get("request_id", ""))
+                if state.get("model_id"):
+                    span.set_attribute("altlas.model", state["model_id"])
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         app = scope.get("app")

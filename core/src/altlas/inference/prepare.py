@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from altlas import tracing
 from altlas.inference.caps import RequestCaps
 from altlas.inference.decode import TaskCall, decode_call
 from altlas.inference.select import ModelSelector
@@ -71,12 +72,13 @@ class Preparer:
         """Select the model and decode the inputs of a raw request. ``task`` is the
         task a route names (it lets ``model_id`` be omitted). Raises
         :class:`~altlas_sdk.errors.AltlasError` subclasses (404, 422...)."""
-        selection = self.selector.select(request, task)
-        require_model(selection.entry.spec.id)
-        call = decode_call(
-            self.registry.tasks[selection.task].item, request.inputs, request.parameters
-        )
-        self.caps.check(call)
+        with tracing.span("altlas.select"):
+            selection = self.selector.select(request, task)
+            require_model(selection.entry.spec.id)
+            call = decode_call(
+                self.registry.tasks[selection.task].item, request.inputs, request.parameters
+            )
+            self.caps.check(call)
         return PreparedRequest(
             spec=selection.entry.spec,
             call=call,
@@ -100,12 +102,13 @@ class Preparer:
         self.caps.check(call)
         # A strategy choosing a default model may read the request as it came.
         raw_parameters = msgspec.structs.asdict(call.parameters) if model_id is None else {}
-        selection = self.selector.select(
-            InferenceRequest(
-                model_id=model_id, task=task, inputs=call.inputs, parameters=raw_parameters
-            ),
-            task,
-        )
+        with tracing.span("altlas.select"):
+            selection = self.selector.select(
+                InferenceRequest(
+                    model_id=model_id, task=task, inputs=call.inputs, parameters=raw_parameters
+                ),
+                task,
+            )
         require_model(selection.entry.spec.id)
         return PreparedRequest(
             spec=selection.entry.spec,

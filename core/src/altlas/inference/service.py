@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import msgspec
 
+from altlas import tracing
 from altlas.inference.cache import CacheStep
 from altlas.inference.caps import RequestCaps
 from altlas.inference.coalesce import Coalescer
@@ -101,7 +102,9 @@ class InferenceService:
         key, cached = await self.lookup(prepared)
         if cached is not None:
             return cached
+        acquiring = time.time_ns()
         async with self.manager.use(spec.id) as model:
+            tracing.record("altlas.load", acquiring, **{"altlas.model": spec.id})
             if key is None and self.cache.keeps(call, prepared.cache):
                 # The files were fetched by this load: the version is known only now.
                 key, cached = await self.lookup(prepared)
@@ -137,9 +140,12 @@ class InferenceService:
         version = self.manager.version_of(prepared.spec.id)
         if version is None:
             return None, None
-        key, cached = await self.cache.find(
-            prepared.spec.id, version, prepared.call, prepared.cache
-        )
+        with tracing.span("altlas.cache") as span:
+            key, cached = await self.cache.find(
+                prepared.spec.id, version, prepared.call, prepared.cache
+            )
+            if span is not None:
+                span.set_attribute("altlas.cache.hit", cached is not None)
         if cached is None:
             return key, None
         return key, self.respond(prepared, cached, None)
@@ -153,10 +159,11 @@ class InferenceService:
     ) -> InferenceResponse:
         """Check a backend's ``output``, keep it in the cache under ``key``, and wrap
         it in the response with its wait and run times."""
-        checked = check_output(prepared.call, output, prepared.spec.backend)
-        if key is not None:
-            await self.cache.store(key, checked)
-        return self.respond(prepared, checked, timed)
+        with tracing.span("altlas.encode"):
+            checked = check_output(prepared.call, output, prepared.spec.backend)
+            if key is not None:
+                await self.cache.store(key, checked)
+            return self.respond(prepared, checked, timed)
 
     def respond(
         self,
@@ -194,6 +201,7 @@ class InferenceService:
         """Count one request's wait and run times (a coalesced request's run time is
         its batch's)."""
         self.latency.observe(spec.id, timed.inference_ms)
+        tracing.record_run(spec.id, timed.queue_ms, timed.inference_ms)
         if self.metrics is not None:
             self.metrics.queue_seconds.observe(timed.queue_ms / 1000, spec.id)
             self.metrics.inference_seconds.observe(timed.inference_ms / 1000, spec.id)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from altlas import tracing
 from altlas.inference.decode import TaskCall
 from altlas.inference.encode import check_output
 from altlas.inference.prepare import PreparedRequest
@@ -113,7 +115,9 @@ def open_stream(service: InferenceService, prepared: PreparedRequest) -> Inferen
     async def run() -> None:
         try:
             # The model stays in use (never evicted) until the stream ends.
+            acquiring = time.time_ns()
             async with service.manager.use(spec.id) as model:
+                tracing.record("altlas.load", acquiring, **{"altlas.model": spec.id})
                 await service.schedule(spec, lambda _: produce(model))
         except asyncio.CancelledError:
             cancel.cancel()
