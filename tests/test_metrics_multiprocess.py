@@ -11,7 +11,7 @@ import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import altlas_command
+from conftest import altlas_command, free_port
 
 # Not /healthz: the fixture polls it until the server is up. The label of /api/tasks is
 # the spelling with the slash.
@@ -85,3 +85,19 @@ def test_two_workers_report_one_coherent_set(run_server, base_env, tmp_path) -> 
     # taking its gauges out of the folder; the counts stay.
     assert not list(folder.glob("gauge_live*.db"))
     assert sum(_per_worker(folder).values()) == sent
+
+
+def test_workers_must_be_one_or_more(base_env) -> None:
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        [*altlas_command(free_port()), "--workers", "0"],
+        env={**os.environ, **base_env, "ALTLAS_LOAD_PLUGINS": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--workers: expected a whole number >= 1, got '0'" in done.stderr
