@@ -87,8 +87,11 @@ def test_no_key_or_an_unknown_key_is_a_401_with_www_authenticate(server):
 
 
 def test_health_probes_docs_and_openapi_stay_open(server):
-    for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
+    # "/" is the probe Ollama's clients send ("Ollama is running").
+    for path in ("/", "/healthz", "/readyz", "/openapi.json", "/docs"):
         assert server.get(path).status_code == 200, path
+    # The root alone: a path that starts with "//" is not under it.
+    assert server.get("//api/models/").status_code == 401
 
 
 def test_bearer_x_api_key_and_the_environment_key_are_accepted(server):

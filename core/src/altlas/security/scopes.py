@@ -41,11 +41,16 @@ class Rule:
     def matches(self, method: str, path: str) -> bool:
         if self.methods is not None and method not in self.methods:
             return False
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        if path == self.prefix:
+            return True
+        # "/" names the root alone, not every path under it.
+        return self.prefix != "/" and path.startswith(self.prefix + "/")
 
 
 #: First match wins; the order puts the narrow rules before the broad ones.
 RULES: tuple[Rule, ...] = (
+    # Ollama's clients probe "/" ("Ollama is running") before they send a key.
+    Rule("/", OPEN, _READ),
     Rule("/healthz", OPEN, _READ),
     Rule("/readyz", OPEN, _READ),
     # The API's description holds no state and no secret: the same for every
