@@ -223,3 +223,26 @@ def test_pull_and_reload_need_the_admin_scope_and_are_audited(
         ("boss", "reload", None, 200),
         ("boss", "pull", "kept", 200),
     ]
+
+
+def test_a_reload_that_changes_a_models_options_gives_it_a_new_version(
+    echo, make_runtime, tmp_path
+):
+    config = tmp_path / "altlas.toml"
+    config.write_text(entry("tuned", options="{ load_delay_s = 0 }"))
+    runtime = make_runtime(config_path=config)
+    with serving(asgi_app(runtime)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert infer(client, "tuned", "abc").json()["from_cache"] is False
+        assert infer(client, "tuned", "abc").json()["from_cache"] is True
+        before = client.get("/api/models/tuned/status").json()["version"]
+        config.write_text(entry("tuned", options="{ load_delay_s = 0.01 }"))
+        assert client.post("/api/admin/reload").json()["changed"] == ["tuned"]
+        wait_for(
+            lambda: client.get("/api/models/tuned/status").json()["state"] == "available",
+            "the old entry's model to be unloaded",
+        )
+        # Answers cached for the old entry are not answers of the new one.
+        assert infer(client, "tuned", "abc").json()["from_cache"] is False
+        after = client.get("/api/models/tuned/status").json()["version"]
+        assert after != before
+        assert runtime.catalog.get("tuned").spec.options == {"load_delay_s": 0.01}

@@ -15,6 +15,8 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
+import msgspec
+
 from altlas.pull.disk import DiskBudget
 from altlas.pull.downloads import Downloads, Transfer
 from altlas_sdk import ModelFiles, ModelSource, ModelSpec, SourceContext
@@ -107,7 +109,7 @@ class ModelFilesResolver:
             return None
         if not all(path.exists() for path in paths):
             return None
-        return fingerprint(paths)
+        return fingerprint(paths, _load_fields(spec))
 
     def fetch(self, spec: ModelSpec) -> ModelFiles:
         """Make every file of ``spec`` local and return them; raises ``WeightsMissing``,
@@ -123,7 +125,11 @@ class ModelFilesResolver:
             if not paths[role].exists():
                 raise WeightsMissing(source.missing_message(rest, self.context))
         main = paths.pop("source")
-        return ModelFiles(path=main, extra=paths, fingerprint=fingerprint([main, *paths.values()]))
+        return ModelFiles(
+            path=main,
+            extra=paths,
+            fingerprint=fingerprint([main, *paths.values()], _load_fields(spec)),
+        )
 
     def download(self, ref: str, sha256: str | None = None) -> Transfer | None:
         """The download of ``ref``'s file, started or joined; ``None`` when the file is
@@ -177,13 +183,20 @@ class ModelFilesResolver:
         return f"its folder '{root.name}'"
 
 
-def fingerprint(paths: list[Path]) -> str:
-    """A digest of file names, inodes, sizes, and modification and change times: it
-    changes when the weights change, without reading gigabytes of them. The mtime alone
-    is not enough: a copy that keeps it (``cp -p``, ``rsync -a``, an unpacked archive)
-    can bring new weights of the same size; the inode changes when a file is replaced,
-    and the change time (ctime) moves on every write and cannot be set back."""
-    digest = hashlib.sha256()
+def _load_fields(spec: ModelSpec) -> bytes:
+    """What of a catalog entry, beside its files, changes a loaded model's outputs: a
+    config reload that changes them makes a new version (and new cache keys)."""
+    return msgspec.json.encode([spec.backend, spec.options])
+
+
+def fingerprint(paths: list[Path], extra: bytes = b"") -> str:
+    """A digest of file names, inodes, sizes, and modification and change times, and of
+    ``extra`` (the entry's backend and options): it changes when the weights change,
+    without reading gigabytes of them. The mtime alone is not enough: a copy that keeps
+    it (``cp -p``, ``rsync -a``, an unpacked archive) can bring new weights of the same
+    size; the inode changes when a file is replaced, and the change time (ctime) moves
+    on every write and cannot be set back."""
+    digest = hashlib.sha256(extra)
     for path in paths:
         members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for member in members:
