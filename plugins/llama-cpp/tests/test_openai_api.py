@@ -287,7 +287,7 @@ def test_unknown_model_is_404(client):
         ({"messages": []}, "$.messages"),
         ({"messages": [{"role": "wizard", "content": "hi"}]}, "$.messages[0].role"),
         ({"extra_body": {"bogus": 1}}, "$.bogus"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "$.tools"),
+        ({"tool_choice": "required"}, "$.tool_choice"),
         ({"top_logprobs": 2}, "$.top_logprobs"),
         ({"extra_body": {"grammar": "root ::= ("}}, "$.grammar"),
     ],
@@ -332,7 +332,8 @@ def test_design_document_inference_request(http):
     assert body["task"] == "text-generation" and body["outputs"]["text"].strip()
     assert body["outputs"]["finish_reason"] in {"stop", "length"}
     chat = http.post(
-        "/api/tasks/chat", json={"inputs": QUESTION, "parameters": {"temperature": 0}}
+        "/api/tasks/chat",
+        json={"model_id": MODEL, "inputs": QUESTION, "parameters": {"temperature": 0}},
     ).json()
     assert chat["model_id"] == MODEL and "Paris" in chat["outputs"]["message"]["content"]
 

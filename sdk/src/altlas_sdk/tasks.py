@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from altlas_sdk.tool_calls import ToolCallFormat
+
 # The fixed task ids. Only these and ids registered through ``register_tasks`` exist.
 TEXT_GENERATION = "text-generation"
 CHAT = "chat"
@@ -101,7 +103,9 @@ class GenerationParameters(Struct, kw_only=True, forbid_unknown_fields=True):
     """Sampling parameters shared by ``text-generation`` and ``chat``.
 
     ``None`` means "the backend's default". ``grammar`` is a GBNF grammar and
-    ``json_schema`` a JSON Schema the output must follow, where the backend supports them.
+    ``json_schema`` a JSON Schema the output must follow, where the backend supports them;
+    ``tool_calls`` asks for tool calls in the format of :mod:`altlas_sdk.tool_calls`
+    (give at most one of the three).
     ``logprobs``: return each generated token's log-probability and this many most
     likely alternatives. ``raw``: send a ``text-generation`` prompt as is, even to a model
     whose entry wraps prompts in its chat template (``None``: the entry decides).
@@ -119,6 +123,7 @@ class GenerationParameters(Struct, kw_only=True, forbid_unknown_fields=True):
     seed: int | None = None
     grammar: str | None = None
     json_schema: dict[str, Any] | None = None
+    tool_calls: ToolCallFormat | None = None
     logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     raw: bool | None = None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from altlas.openai import tools
 from altlas.openai.translate import chat_logprobs, completion_logprobs, finish_reason, usage
 from altlas.openai.types import (
     ChatCompletionChunk,
@@ -19,8 +20,11 @@ from altlas.openai.types import (
     ChunkChoice,
     Completion,
     CompletionChoice,
+    FunctionCallDelta,
+    ToolCallDelta,
 )
 from altlas_sdk.tasks import ChatOutput, TextGenerationOutput
+from altlas_sdk.tool_calls import parse_tool_calls, starts_tool_calls
 
 #: The event that ends every successful stream.
 DONE = b"data: [DONE]\n\n"
@@ -35,12 +39,22 @@ def sse(payload: msgspec.Struct) -> bytes:
 
 @dataclass
 class ChatChunks:
-    """Turns ``chat`` output chunks into chat completion chunk events."""
+    """Turns ``chat`` output chunks into chat completion chunk events.
+
+    With ``with_tools`` (the request offered tools), text is held back until it shows
+    whether the reply is tool calls (``<tool_call>``) or text; each call is then sent
+    whole, in one ``tool_calls`` delta, as soon as its block is complete, and the last
+    chunk's ``finish_reason`` is ``tool_calls``.
+    """
 
     id: str
     created: int
     model: str
     include_usage: bool
+    with_tools: bool = False
+    _text: str = ""
+    _calls: bool | None = None
+    _sent_calls: int = 0
 
     def _chunk(self, choices: list[ChunkChoice], **fields: object) -> bytes:
         return sse(
@@ -56,18 +70,54 @@ class ChatChunks:
     def events(self, output: ChatOutput) -> list[bytes]:
         """The events for one output chunk: its text, and the end when it is the last."""
         events = []
-        if output.message.content or output.logprobs:
-            delta = ChoiceDelta(content=output.message.content)
+        text = output.message.content
+        if self.with_tools and self._calls is not False:
+            text = self._hold(text, events, final=output.finish_reason is not None)
+        if text or output.logprobs:
+            delta = ChoiceDelta(content=text)
             logprobs = chat_logprobs(output.logprobs)
             events.append(self._chunk([ChunkChoice(index=0, delta=delta, logprobs=logprobs)]))
         if output.finish_reason is not None:
-            reason = finish_reason(output.finish_reason)
+            reason = "tool_calls" if self._sent_calls else finish_reason(output.finish_reason)
             events.append(
                 self._chunk([ChunkChoice(index=0, delta=ChoiceDelta(), finish_reason=reason)])
             )
             if self.include_usage:
                 events.append(self._chunk([], usage=usage(output.usage)))
         return events
+
+    def _hold(self, text: str, events: list[bytes], *, final: bool) -> str:
+        """Text to send now, of ``text`` and what was held back; complete tool calls go
+        into ``events``."""
+        self._text += text
+        self._calls = starts_tool_calls(self._text)
+        if self._calls is None and not final:
+            return ""
+        if not self._calls:
+            held, self._text = self._text, ""
+            return held
+        calls = parse_tool_calls(self._text)
+        for index, call in enumerate(
+            tools.tool_calls(calls[self._sent_calls :]), start=self._sent_calls
+        ):
+            delta = ChoiceDelta(
+                tool_calls=[
+                    ToolCallDelta(
+                        index=index,
+                        id=call.id,
+                        type="function",
+                        function=FunctionCallDelta(
+                            name=call.function.name, arguments=call.function.arguments
+                        ),
+                    )
+                ]
+            )
+            events.append(self._chunk([ChunkChoice(index=0, delta=delta)]))
+        self._sent_calls = len(calls)
+        if final and not calls:
+            # Cut short before a call was complete: what there is goes out as text.
+            return self._text
+        return ""
 
 
 @dataclass
@@ -84,7 +134,12 @@ class CompletionChunks:
     def _chunk(self, choices: list[CompletionChoice], **fields: object) -> bytes:
         return sse(
             Completion(
-                id=self.id, created=self.created, model=self.model, choices=choices, **fields
+                object="text_completion",
+                id=self.id,
+                created=self.created,
+                model=self.model,
+                choices=choices,
+                **fields,
             )
         )
 

@@ -19,7 +19,9 @@ from typing import Any
 import msgspec
 
 from altlas.inference.decode import validation_failed
+from altlas.openai import tools
 from altlas.openai.dimensions import shorten
+from altlas.openai.images import check_image, images_refused
 from altlas.openai.types import (
     ChatChoice,
     ChatCompletion,
@@ -43,7 +45,6 @@ from altlas_sdk import ModelSpec
 from altlas_sdk.errors import BadRequest
 from altlas_sdk.tasks import (
     ChatInput,
-    ChatMessage,
     ChatOutput,
     EmbeddingInput,
     EmbeddingOutput,
@@ -54,6 +55,7 @@ from altlas_sdk.tasks import (
     TokenLogprob,
     Usage,
 )
+from altlas_sdk.tool_calls import parse_tool_calls, starts_tool_calls
 
 # Sampling fields that pass through unchanged when set.
 _SAMPLING = (
@@ -97,10 +99,11 @@ def _generation_parameters(parameters: dict[str, Any]) -> GenerationParameters:
 
 
 def chat_request(body: ChatCompletionRequest) -> tuple[ChatInput, GenerationParameters]:
-    """The ``chat`` task's inputs and parameters for an OpenAI chat completion request."""
-    if body.tools or body.functions:
-        param = "$.tools" if body.tools else "$.functions"
-        raise _unsupported(param, "tool and function calling are not supported")
+    """The ``chat`` task's inputs and parameters for an OpenAI chat completion request
+    (tools: :mod:`altlas.openai.tools`)."""
+    if body.functions or body.function_call:
+        param = "$.functions" if body.functions else "$.function_call"
+        raise _unsupported(param, "functions are deprecated and not supported; send tools")
     parameters = _sampling(body)
     max_tokens = body.max_completion_tokens or body.max_tokens
     if max_tokens is not None:
@@ -119,32 +122,33 @@ def chat_request(body: ChatCompletionRequest) -> tuple[ChatInput, GenerationPara
                 param="$.response_format.json_schema",
             )
         parameters["json_schema"] = format_.json_schema.schema or {"type": "object"}
-    messages = [
-        ChatMessage(
-            role="system" if message.role == "developer" else message.role,
-            content=_text_of(message.content, index),
-        )
-        for index, message in enumerate(body.messages)
+    call_format = tools.call_format(body)
+    if call_format is not None:
+        parameters["tool_calls"] = msgspec.to_builtins(call_format)
+    texts = [
+        _text_of(message.content, index, body.model) for index, message in enumerate(body.messages)
     ]
+    messages = tools.conversation(body, texts, described=call_format is not None)
     return ChatInput(messages=messages), _generation_parameters(parameters)
 
 
-def _text_of(content: Any, index: int) -> str:
-    if isinstance(content, str):
+def _text_of(content: Any, index: int, model: str) -> str | None:
+    if content is None or isinstance(content, str):
         return content
-    if content is None:
-        raise BadRequest(
-            "message content is required (tool calls are not supported)",
-            param=f"$.messages[{index}].content",
-        )
-    texts = []
+    texts, images = [], []
     for position, part in enumerate(content):
-        if part.type != "text" or part.text is None:
+        param = f"$.messages[{index}].content[{position}]"
+        if part.type == "image_url":
+            check_image(part.image_url, f"{param}.image_url")
+            images.append(param)
+        elif part.type != "text" or part.text is None:
             raise _unsupported(
-                f"$.messages[{index}].content[{position}]",
-                f"content parts of type '{part.type}' are not supported; send text",
+                param, f"content parts of type '{part.type}' are not supported; send text"
             )
-        texts.append(part.text)
+        else:
+            texts.append(part.text)
+    if images:
+        raise images_refused(model, images[0])
     return "\n".join(texts)
 
 
@@ -194,6 +198,18 @@ def embedding_request(body: EmbeddingRequest) -> tuple[EmbeddingInput, Embedding
 def finish_reason(reason: str | None) -> OpenAIFinishReason:
     """OpenAI's finish reason for a task's: ``length``, else ``stop``."""
     return "length" if reason == "length" else "stop"
+
+
+def reply(text: str, with_tools: bool) -> ChatCompletionMessage:
+    """The assistant's message: the text, or the tool calls it holds (``with_tools``:
+    the request offered tools, so the text may be calls)."""
+    if with_tools and starts_tool_calls(text):
+        calls = parse_tool_calls(text)
+        if calls:
+            return ChatCompletionMessage(
+                role="assistant", content=None, refusal=None, tool_calls=tools.tool_calls(calls)
+            )
+    return ChatCompletionMessage(role="assistant", content=text, refusal=None)
 
 
 def usage(counts: Usage | None) -> CompletionUsage:
@@ -247,8 +263,12 @@ def completion_logprobs(
     )
 
 
-def chat_completion(output: ChatOutput, *, id: str, created: int, model: str) -> ChatCompletion:
-    """The chat completion object for a ``chat`` output."""
+def chat_completion(
+    output: ChatOutput, *, id: str, created: int, model: str, with_tools: bool = False
+) -> ChatCompletion:
+    """The chat completion object for a ``chat`` output (``with_tools``: see
+    :func:`reply`)."""
+    message = reply(output.message.content, with_tools)
     return ChatCompletion(
         id=id,
         created=created,
@@ -256,8 +276,10 @@ def chat_completion(output: ChatOutput, *, id: str, created: int, model: str) ->
         choices=[
             ChatChoice(
                 index=0,
-                message=ChatCompletionMessage(content=output.message.content),
-                finish_reason=finish_reason(output.finish_reason),
+                message=message,
+                finish_reason="tool_calls"
+                if message.tool_calls
+                else finish_reason(output.finish_reason),
                 logprobs=chat_logprobs(output.logprobs),
             )
         ],
@@ -272,6 +294,7 @@ def completion(
     put before the text)."""
     prefix = echo or ""
     return Completion(
+        object="text_completion",
         id=id,
         created=created,
         model=model,

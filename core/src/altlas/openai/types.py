@@ -20,7 +20,7 @@ Probability = Annotated[float, Meta(ge=0, le=1)]
 PositiveInt = Annotated[int, Meta(ge=1)]
 
 #: Why generation ended, in OpenAI's words.
-OpenAIFinishReason = Literal["stop", "length"]
+OpenAIFinishReason = Literal["stop", "length", "tool_calls"]
 
 
 # --- shared -----------------------------------------------------------------------
@@ -96,14 +96,65 @@ class ModelList(Struct, kw_only=True):
 # --- chat completions -------------------------------------------------------------
 
 
+class ImageURL(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``image_url`` of a content part: a ``data:`` URL, or a file under MODEL_DIR."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
 class ContentPart(Struct, kw_only=True, forbid_unknown_fields=True):
-    """One part of a message's content; only ``text`` parts are served."""
+    """One part of a message's content: ``text``, or an image for models that see."""
 
     type: str
     text: str | None = None
-    image_url: Any = None
+    image_url: ImageURL | None = None
     input_audio: Any = None
     file: Any = None
+
+
+class FunctionCall(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A function's name and its arguments, a JSON object as a string."""
+
+    name: str
+    arguments: str
+
+
+class MessageToolCall(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A tool call the assistant made (in a request's history and in a reply)."""
+
+    id: str
+    function: FunctionCall
+    type: Literal["function"] = "function"
+
+
+class FunctionDefinition(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A function the model may call; ``parameters``: the JSON Schema of its arguments."""
+
+    name: Annotated[str, Meta(pattern="^[a-zA-Z0-9_-]{1,64}$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ChatCompletionTool(Struct, kw_only=True, forbid_unknown_fields=True):
+    """An entry of ``tools``."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``tool_choice.function``."""
+
+    name: str
+
+
+class NamedToolChoice(Struct, kw_only=True, forbid_unknown_fields=True):
+    """``tool_choice`` naming the one function the model must call."""
+
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class ChatCompletionMessageParam(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -113,7 +164,7 @@ class ChatCompletionMessageParam(Struct, kw_only=True, forbid_unknown_fields=Tru
     content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_call_id: str | None = None
-    tool_calls: list[Any] | None = None
+    tool_calls: list[MessageToolCall] | None = None
     refusal: str | None = None
 
 
@@ -153,8 +204,8 @@ class ChatCompletionRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     response_format: ResponseFormat | None = None
     logit_bias: dict[str, float] | None = None
-    tools: list[Any] | None = None
-    tool_choice: Any = None
+    tools: list[ChatCompletionTool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     functions: list[Any] | None = None
     function_call: Any = None
@@ -170,12 +221,14 @@ class ChatCompletionRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     grammar: str | None = None
 
 
-class ChatCompletionMessage(Struct, kw_only=True):
-    """The assistant's reply in a chat completion."""
+class ChatCompletionMessage(Struct, kw_only=True, omit_defaults=True):
+    """The assistant's reply in a chat completion: text, or (``content`` null) tool
+    calls."""
 
-    role: Literal["assistant"] = "assistant"
-    content: str | None = None
-    refusal: str | None = None
+    role: Literal["assistant"]
+    content: str | None
+    refusal: str | None
+    tool_calls: list[MessageToolCall] | None = None
 
 
 class ChatChoice(Struct, kw_only=True):
@@ -196,7 +249,23 @@ class ChatCompletion(Struct, kw_only=True):
     choices: list[ChatChoice]
     usage: CompletionUsage | None
     object: Literal["chat.completion"] = "chat.completion"
-    system_fingerprint: str | None = None
+
+
+class FunctionCallDelta(Struct, kw_only=True, omit_defaults=True):
+    """The function part of a streamed tool call."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(Struct, kw_only=True, omit_defaults=True):
+    """A streamed tool call: ``index`` says which; this service sends each call whole,
+    in one delta with its ``id``, name and all of its arguments."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta | None = None
 
 
 class ChoiceDelta(Struct, kw_only=True, omit_defaults=True):
@@ -204,6 +273,7 @@ class ChoiceDelta(Struct, kw_only=True, omit_defaults=True):
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(Struct, kw_only=True):
@@ -223,7 +293,6 @@ class ChatCompletionChunk(Struct, kw_only=True):
     model: str
     choices: list[ChunkChoice]
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    system_fingerprint: str | None = None
     usage: CompletionUsage | None = None
 
 
@@ -267,16 +336,16 @@ class CompletionChoice(Struct, kw_only=True):
     logprobs: CompletionLogprobs | None = None
 
 
-class Completion(Struct, kw_only=True):
-    """The answer to a completion request, and each chunk of a streamed one."""
+class Completion(Struct, kw_only=True, omit_defaults=True):
+    """The answer to a completion request, and each chunk of a streamed one (``usage``
+    left out where there is none: OpenAI's schema has no null for it)."""
 
     id: str
     created: int
     model: str
     choices: list[CompletionChoice]
+    object: Literal["text_completion"]
     usage: CompletionUsage | None = None
-    object: Literal["text_completion"] = "text_completion"
-    system_fingerprint: str | None = None
 
 
 # --- embeddings -------------------------------------------------------------------

@@ -139,18 +139,24 @@ async def chat_completions(request: Request) -> Response:
     """``POST /v1/chat/completions``."""
     body = await _body(request, ChatCompletionRequest)
     assert isinstance(body, ChatCompletionRequest)
-    service, prepared = _prepare(request, body.model, tasks.CHAT, translate.chat_request(body))
+    inputs, parameters = translate.chat_request(body)
+    with_tools = parameters.tool_calls is not None
+    service, prepared = _prepare(request, body.model, tasks.CHAT, (inputs, parameters))
     completion_id, created = f"chatcmpl-{prepared.request_id}", int(time.time())
     if not body.stream:
         response = await until_disconnected(request, service.run(prepared))
         return MsgspecResponse(
             translate.chat_completion(
-                response.outputs, id=completion_id, created=created, model=response.model_id
+                response.outputs,
+                id=completion_id,
+                created=created,
+                model=response.model_id,
+                with_tools=with_tools,
             )
         )
     stream = await service.stream(prepared)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunks = ChatChunks(completion_id, created, stream.model_id, include_usage)
+    chunks = ChatChunks(completion_id, created, stream.model_id, include_usage, with_tools)
     return await _event_stream(request, stream, chunks.events, opening=chunks.opening())
 
 
