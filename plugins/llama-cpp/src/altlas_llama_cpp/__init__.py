@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from altlas_llama_cpp.backend import LlamaCppBackend
 from altlas_llama_cpp.catalog import DEFAULT_MODELS
-from altlas_sdk import Backend, ModelSpec, Services, hookimpl
+from altlas_llama_cpp.parts import GGUFPartsSource
+from altlas_sdk import Backend, ModelSource, ModelSpec, Services, hookimpl
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,11 @@ __version__ = "0.1.0"
 @hookimpl
 def register_backends(register: Callable[[Backend], None]) -> None:
     register(LlamaCppBackend())
+
+
+@hookimpl
+def register_model_sources(register: Callable[[ModelSource], None]) -> None:
+    register(GGUFPartsSource())
 
 
 @hookimpl
