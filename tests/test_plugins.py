@@ -169,3 +169,29 @@ def test_unknown_hook_is_a_plugin_failure(fixture_plugins, monkeypatch, tmp_path
     assert [f.distribution for f in plugins.failures] == ["altlas-fixture-typo"]
     assert "register_backend" in plugins.failures[0].error
     plugins.pm.check_pending()
+
+
+def test_a_plugin_may_mount_the_console_at_ui_and_nothing_else_there():
+    from starlette.responses import PlainTextResponse
+
+    from altlas_sdk import PluginMount
+
+    plugin = types.SimpleNamespace()
+
+    @hookimpl
+    def register_routes(register):
+        register(PluginMount("/ui", PlainTextResponse("console")))
+
+    plugin.register_routes = register_routes
+    plugins, registry = _collect_with(plugin)
+    assert plugins.failures == []
+    assert list(registry.routes) == ["MOUNT /ui"]
+
+    # Only a mount: a single route at /ui stays the core's.
+    @hookimpl
+    def register_routes(register):  # noqa: F811
+        register(PluginRoute("/ui", PlainTextResponse("x")))
+
+    plugin.register_routes = register_routes
+    plugins, registry = _collect_with(plugin)
+    assert "outside /api/plugins/" in plugins.failures[0].error

@@ -34,7 +34,7 @@ from altlas_sdk import (
 )
 from altlas_sdk.catalog import is_valid_model_id
 from altlas_sdk.hookspecs import FacadeFactory
-from altlas_sdk.routes import PLUGIN_ROUTE_PREFIX
+from altlas_sdk.routes import CONSOLE_PATH, PLUGIN_ROUTE_PREFIX
 
 T = TypeVar("T")
 
@@ -263,7 +263,8 @@ def _check(kind: _Kind, item: Any, plugin: str) -> None:
         raise TypeError(f"{kind.hook} got {type(item).__name__}, expected {names}")
     if kind.attribute == "routes":
         own = f"{PLUGIN_ROUTE_PREFIX}{plugin}/"
-        if not item.path.startswith(own):
+        console = isinstance(item, PluginMount) and item.path == CONSOLE_PATH
+        if not item.path.startswith(own) and not console:
             raise ValueError(
                 f"route '{item.path}' is outside {own}; other paths are not this plugin's"
             )

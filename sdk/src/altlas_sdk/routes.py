@@ -4,7 +4,8 @@ A plugin registers them through the ``register_routes`` hook. The records hold p
 ASGI applications, so neither the SDK nor the core's services depend on a web
 framework; a plugin may build its endpoint with any ASGI toolkit (Starlette's
 ``Response`` objects are ASGI applications) or write one by hand. Every path starts
-with ``/api/plugins/<plugin-name>/``: the core owns every other path.
+with ``/api/plugins/<plugin-name>/``: the core owns every other path, except the web
+console's mount point, ``/ui``, which one plugin may claim with a :class:`PluginMount`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Every plugin path starts with this, then the plugin's name and ``/``.
 PLUGIN_ROUTE_PREFIX = "/api/plugins/"
+#: The web console's mount point: the one path outside a plugin's prefix that a plugin
+#: may register, as a :class:`PluginMount` (static files need no key: it is open in the
+#: scope table, and the console's own API calls carry the key).
+CONSOLE_PATH = "/ui"
 
 
 @dataclass(frozen=True)
