@@ -155,7 +155,9 @@ class _MirroredCounter:
         for labels, total in totals.items():
             # labels() alone exports the series at 0: a cache that evicted nothing yet.
             child = self.family.labels(*labels)
-            gained = total - self._published.get(labels, 0.0)
+            last = self._published.get(labels, 0.0)
+            # A count below the last one started again (a model loaded anew).
+            gained = total - last if total >= last else total
             if gained > 0:
                 child.inc(gained)
             self._published[labels] = total
@@ -317,6 +319,13 @@ class _RuntimeState:
             ("model",),
             registry,
         )
+        self.model_counters = _MirroredCounter(
+            "altlas_model_counter_total",
+            "Counts a loaded model keeps of its own work (a prompt cache's hits and "
+            "tokens reused...), by counter.",
+            ("model", "counter"),
+            registry,
+        )
 
     def publish(self, runtime: Runtime) -> None:
         manager = runtime.models
@@ -355,4 +364,12 @@ class _RuntimeState:
         self.events.publish({key: float(count) for key, count in manager.counts.items()})
         self.crashes.publish(
             {(mid,): float(count) for mid, count in manager.crash_counts().items()}
+        )
+        self.model_counters.publish(
+            {
+                (held.model_id, name): float(count)
+                for held in holdings
+                if (model := manager.loaded_model(held.model_id)) is not None
+                for name, count in model.counters().items()
+            }
         )

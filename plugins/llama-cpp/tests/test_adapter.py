@@ -86,14 +86,14 @@ options = {{ n_ctx = 64 }}
 
     async def work(adapter):
         await adapter.load_model("tiny", {"n_ctx": 128})
-        assert runtime.models.loaded_model("tiny").generators[0].context_params.n_ctx == 128
+        assert runtime.models.loaded_model("tiny").engine.n_ctx == 128
         with pytest.raises(Conflict, match="unload it first"):
             await adapter.load_model("tiny", {"n_ctx": 64})
         # The same options again is fine.
         assert (await adapter.load_model("tiny", {"n_ctx": 128})).state == "loaded"
         await adapter.unload_model("tiny")
         await adapter.load_model("tiny", {"n_ctx": 64})
-        assert runtime.models.loaded_model("tiny").generators[0].context_params.n_ctx == 64
+        assert runtime.models.loaded_model("tiny").engine.n_ctx == 64
         with pytest.raises(Conflict, match="n_ctxx"):
             await adapter.load_model("tiny", {"n_ctxx": 1})
         with pytest.raises(ValidationFailed, match="backend 'onnx'"):

@@ -90,16 +90,20 @@ def test_a_file_that_is_not_gguf_is_rejected(tmp_path):
         LlamaCppBackend().load(spec(), ModelFiles(bogus), CPU)
 
 
-def test_memory_estimate_grows_with_context_and_contexts(tiny_gguf):
+def test_memory_estimate_grows_with_context_and_sequences(tiny_gguf):
     backend = LlamaCppBackend()
     files = ModelFiles(tiny_gguf)
     small = backend.estimate_memory(spec(n_ctx=64), files).ram_bytes
     large = backend.estimate_memory(spec(n_ctx=256), files).ram_bytes
     assert tiny_gguf.stat().st_size < small < large
-    # KV cache: 2 layers x 192 more tokens x 2 KV heads x (16 + 16) x 2 bytes.
-    assert large - small == 2 * 192 * 2 * 32 * 2
+    # KV cache: 2 layers x 192 more tokens x 2 KV heads x (16 + 16) x 2 bytes, for
+    # each of the four sequences the backend decodes together by default.
+    assert large - small == 4 * (2 * 192 * 2 * 32 * 2)
+    one = msgspec.structs.replace(spec(n_ctx=64), max_concurrency=1)
     two = msgspec.structs.replace(spec(n_ctx=64), max_concurrency=2)
-    assert backend.estimate_memory(two, files).ram_bytes > small
+    sizes = [backend.estimate_memory(s, files).ram_bytes for s in (one, two)]
+    # One more sequence is one more KV cache of 64 tokens, not another context.
+    assert sizes[1] - sizes[0] == 2 * 64 * 2 * 32 * 2
 
 
 def test_unknown_option_is_a_conflict_naming_it():
@@ -140,7 +144,7 @@ def test_greedy_generation_is_deterministic_and_counts_tokens(model):
     assert first.text and first == generate(model, max_tokens=8)
     assert first.finish_reason == "length"
     assert first.usage.completion_tokens == 8
-    prompt_tokens = len(model.generators[0].tokenize(b"the cat sat", add_bos=True, special=True))
+    prompt_tokens = len(model.engine.llama.tokenize(b"the cat sat", add_bos=True, special=True))
     assert first.usage.prompt_tokens == prompt_tokens
     assert first.usage.total_tokens == prompt_tokens + 8
 
@@ -361,11 +365,11 @@ def test_generation_model_refuses_embeddings(model):
         )
 
 
-def test_two_contexts_serve_two_calls_at_once(tiny_gguf):
+def test_two_sequences_serve_two_calls_at_once(tiny_gguf):
     two = msgspec.structs.replace(spec(n_ctx=64), max_concurrency=2)
     loaded = LlamaCppBackend().load(two, ModelFiles(tiny_gguf), CPU)
     try:
-        assert len(loaded.generators) == 2
+        assert loaded.engine.parallel == 2
         results = []
 
         def run() -> None:

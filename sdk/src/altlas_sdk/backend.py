@@ -126,6 +126,12 @@ class LoadedModel(ABC):
         """Memory the model reports it holds, or ``None`` to let the core measure it."""
         return None
 
+    def counters(self) -> Mapping[str, float]:
+        """Monotonic counts the model keeps of its own work (a prompt cache's hits, the
+        tokens it reused...), by name; ``/metrics`` exports each as
+        ``altlas_model_counter_total{model, counter}``. The default: none."""
+        return {}
+
     def host(self) -> HostInfo:
         """Where the model runs. The default: in this process, on the thread host;
         models a :class:`~altlas_sdk.hosts.ModelHost` returns say their own."""

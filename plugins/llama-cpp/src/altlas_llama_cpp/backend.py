@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from altlas_llama_cpp.engine import BatchEngine
 from altlas_llama_cpp.gguf_info import GGUFInfo, read_gguf_info
 from altlas_llama_cpp.model import LlamaCppModel
 from altlas_llama_cpp.options import (
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 # llama.cpp's pooling type ids (llama_cpp.LLAMA_POOLING_TYPE_*), by option name.
 _POOLING = {"mean": 1, "cls": 2, "last": 3}
+# The context llama_cpp.Llama insists on creating beside the engine's: as small as
+# llama.cpp allows, and freed as soon as the engine has its own.
+_PLACEHOLDER_CTX = 256
 
 
 def _import_llama_cpp() -> Any:
@@ -47,19 +51,21 @@ def _import_llama_cpp() -> Any:
 
 
 class LlamaCppBackend(Backend):
-    """llama.cpp. A context is not thread-safe, so one call per model at a time; the
-    core queues the others."""
+    """llama.cpp. Concurrent generation calls to one model decode together, one
+    sequence each (``max_concurrency`` of them; the core queues the rest); embeddings
+    run one call at a time on a context of their own."""
 
     name = "llama-cpp"
     tasks = (TEXT_GENERATION, CHAT, EMBEDDING)
-    max_concurrency = 1
+    #: Sequences decoded together, as llama.cpp's server defaults to (-np 4).
+    max_concurrency = 4
     file_suffixes = (".gguf",)
 
     def estimate_memory(self, spec: ModelSpec, files: ModelFiles) -> MemoryEstimate:
         options = parse_options(spec.id, spec.options)
         path = _gguf_path(files)
-        contexts = spec.max_concurrency or self.max_concurrency
-        return estimate(read_gguf_info(path), path.stat().st_size, options, contexts=contexts)
+        sequences = spec.max_concurrency or self.max_concurrency
+        return estimate(read_gguf_info(path), path.stat().st_size, options, sequences=sequences)
 
     def load(self, spec: ModelSpec, files: ModelFiles, policy: DevicePolicy) -> LoadedModel:
         options = parse_options(spec.id, spec.options)
@@ -72,11 +78,10 @@ class LlamaCppBackend(Backend):
         )
         generates = any(task in spec.tasks for task in (TEXT_GENERATION, CHAT))
         embeds = EMBEDDING in spec.tasks
-        contexts = spec.max_concurrency or self.max_concurrency
-        generators = [
-            _open(llama_cpp, path, options, info, offloaded)
-            for _ in range(contexts if generates else 0)
-        ]
+        sequences = spec.max_concurrency or self.max_concurrency
+        engine = (
+            _engine(llama_cpp, path, options, info, offloaded, sequences) if generates else None
+        )
         embedder = (
             _open(llama_cpp, path, options, info, offloaded, embedding=True) if embeds else None
         )
@@ -89,12 +94,12 @@ class LlamaCppBackend(Backend):
             context_length(options, info),
         )
         return LlamaCppModel(
-            generators=generators,
+            engine=engine,
             embedder=embedder,
             chat_template=options.chat_template,
             templated_prompts=options.prompt_template == "chat",
             device=device,
-            memory=split_memory(info, size, options, offloaded, contexts=contexts),
+            memory=split_memory(info, size, options, offloaded, sequences=sequences),
             version=files.fingerprint,
         )
 
@@ -112,6 +117,33 @@ def _gguf_path(files: ModelFiles) -> Path:
     return path
 
 
+def _engine(
+    llama_cpp: Any,
+    path: Path,
+    options: LoadOptions,
+    info: GGUFInfo,
+    offloaded: int,
+    sequences: int,
+) -> BatchEngine:
+    """The model's weights (through a ``Llama``, for its tokenizer and metadata) and a
+    batching engine with ``sequences`` sequences of the entry's context length."""
+    llama = _open(llama_cpp, path, options, info, offloaded, n_ctx=_PLACEHOLDER_CTX)
+    try:
+        engine = BatchEngine(
+            llama,
+            parallel=sequences,
+            n_ctx=context_length(options, info),
+            n_batch=options.n_batch,
+            prompt_cache=options.prompt_cache,
+        )
+    except (ValueError, RuntimeError) as error:
+        llama.close()
+        raise InvalidModelFile(f"llama.cpp cannot create a context for '{path}': {error}") from None
+    # The placeholder: the engine has its own.
+    llama._ctx.close()
+    return engine
+
+
 def _open(
     llama_cpp: Any,
     path: Path,
@@ -120,12 +152,14 @@ def _open(
     offloaded: int,
     *,
     embedding: bool = False,
+    n_ctx: int | None = None,
 ) -> Any:
+    n_ctx = n_ctx or context_length(options, info)
     kwargs: dict[str, Any] = {
         "model_path": str(path),
-        "n_ctx": context_length(options, info),
-        "n_batch": options.n_batch,
-        "n_ubatch": options.n_batch,
+        "n_ctx": n_ctx,
+        "n_batch": min(options.n_batch, n_ctx),
+        "n_ubatch": min(options.n_batch, n_ctx),
         "n_threads": options.n_threads,
         "n_threads_batch": options.n_threads_batch or options.n_threads,
         "n_gpu_layers": offloaded,

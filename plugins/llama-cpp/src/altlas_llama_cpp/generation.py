@@ -1,34 +1,23 @@
-"""The token loop: sample from llama.cpp one token at a time and turn tokens into text.
+"""The text side of a generation: turn the engine's tokens into text.
 
-llama-cpp-python's ``create_completion`` re-decodes the whole completion at every token
-and reports no token counts while streaming. This loop drives ``Llama.generate``
-directly: it decodes incrementally, holds back text that may be the start of a stop
-sequence, counts tokens exactly, reads log-probabilities from the last logits (no
-``logits_all`` buffer needed), and checks the cancellation token between tokens.
+The batching engine (:mod:`altlas_llama_cpp.engine`) decodes and samples; this loop, on
+the caller's thread, checks the request against the context, decodes tokens into text
+incrementally, holds back text that may be the start of a stop sequence, counts tokens
+exactly and hands on the log-probabilities the engine read from each token's logits.
+Closing it early (a stop sequence, a consumer that went away) frees the sequence.
 """
 
 from __future__ import annotations
 
 import codecs
-import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from altlas_llama_cpp.engine import BatchEngine, End, Request
 from altlas_sdk import CancellationToken
 from altlas_sdk.errors import BadRequest, InvalidInput
-from altlas_sdk.tasks import FinishReason, GenerationParameters, TokenLogprob, TopLogprob
-
-# llama.cpp's own sampling defaults, used where a request leaves a parameter unset.
-_DEFAULTS = {
-    "temperature": 0.8,
-    "top_p": 0.95,
-    "top_k": 40,
-    "min_p": 0.05,
-    "repeat_penalty": 1.0,
-    "presence_penalty": 0.0,
-    "frequency_penalty": 0.0,
-}
+from altlas_sdk.tasks import FinishReason, GenerationParameters, TokenLogprob
 
 
 @dataclass
@@ -44,7 +33,7 @@ class Generation:
     """One run of the loop. Iterate :meth:`pieces`; afterwards ``finish_reason`` and the
     token counts are final."""
 
-    llama: Any
+    engine: BatchEngine
     prompt_tokens: Sequence[int]
     parameters: GenerationParameters
     cancel: CancellationToken
@@ -58,11 +47,8 @@ class Generation:
     def pieces(self) -> Iterator[Piece]:
         """Yield text as it is generated (never a partial UTF-8 character, never text
         that could still turn out to be a stop sequence)."""
-        import llama_cpp
-
-        llama, parameters = self.llama, self.parameters
-        # llama.cpp may round the context up; llama-cpp-python's buffers hold what was asked.
-        n_ctx = min(llama.n_ctx(), llama.context_params.n_ctx)
+        llama, parameters = self.engine.llama, self.parameters
+        n_ctx = self.engine.n_ctx
         if len(self.prompt_tokens) >= n_ctx:
             raise InvalidInput(
                 f"the prompt is {len(self.prompt_tokens)} tokens; the model's context "
@@ -84,36 +70,22 @@ class Generation:
         limit = parameters.max_tokens or budget
         stops = [s for s in (*(parameters.stop or ()), *self.extra_stops) if s]
         longest_stop = max((len(s) for s in stops), default=0)
-        vocab = llama_cpp.llama_model_get_vocab(llama.model)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""  # everything generated so far
         sent = 0  # characters of ``text`` already yielded
         pending: list[TokenLogprob] = []
         matched_stop = False
-        llama.set_seed(parameters.seed if parameters.seed is not None else _random_seed())
-        tokens = llama.generate(
-            list(self.prompt_tokens),
-            temp=_value(parameters, "temperature"),
-            top_p=_value(parameters, "top_p"),
-            top_k=_value(parameters, "top_k"),
-            min_p=_value(parameters, "min_p"),
-            repeat_penalty=_value(parameters, "repeat_penalty"),
-            presence_penalty=_value(parameters, "presence_penalty"),
-            frequency_penalty=_value(parameters, "frequency_penalty"),
-            grammar=self.grammar,
-        )
+        request = Request(self.prompt_tokens, parameters, self.grammar, self.cancel, limit)
+        events = self.engine.submit(request)
         try:
-            for token in tokens:
-                if self.cancel.cancelled:
-                    self.finish_reason = "cancelled"
-                    break
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    self.finish_reason = "stop"
+            for event in events:
+                if isinstance(event, End):
+                    self.finish_reason = event.reason
                     break
                 self.completion_tokens += 1
-                piece = llama.detokenize([token])
-                if parameters.logprobs is not None:
-                    pending.append(_logprob(llama, token, piece, parameters.logprobs))
+                piece = llama.detokenize([event.id])
+                if event.logprob is not None:
+                    pending.append(event.logprob)
                 text += decoder.decode(piece)
                 # A stop sequence may straddle tokens: search the unsent tail only.
                 start = max(sent - longest_stop, 0)
@@ -126,26 +98,15 @@ class Generation:
                 if ready > sent:
                     yield Piece(text[sent:ready], pending)
                     sent, pending = ready, []
-                if self.completion_tokens >= limit:
-                    self.finish_reason = "length"
-                    break
         finally:
-            tokens.close()
+            # Frees the sequence at the engine's next step.
+            events.close()
         if self.finish_reason is None:
             self.finish_reason = "length"
         if not matched_stop:
             text += decoder.decode(b"", final=True)
         if len(text) > sent or pending:
             yield Piece(text[sent:], pending)
-
-
-def _value(parameters: GenerationParameters, name: str) -> Any:
-    value = getattr(parameters, name)
-    return _DEFAULTS[name] if value is None else value
-
-
-def _random_seed() -> int:
-    return random.getrandbits(31)
 
 
 def _first_stop(text: str, stops: Sequence[str], start: int) -> int | None:
@@ -162,31 +123,3 @@ def _held_back(text: str, stops: Sequence[str], sent: int) -> int:
                 held = size
                 break
     return held
-
-
-def _logprob(llama: Any, token: int, piece: bytes, top: int) -> TokenLogprob:
-    """The sampled token's log-probability under the model (before temperature and
-    penalties, as OpenAI reports it) and the ``top`` most likely tokens."""
-    import llama_cpp
-    import numpy as np
-
-    n_vocab = llama.n_vocab()
-    # The logits that produced ``token`` are still the context's last row: generate()
-    # yields before it evaluates the token.
-    pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
-    logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
-    logits -= logits.max()
-    logprobs = logits - np.log(np.exp(logits).sum())
-    best = np.argpartition(-logprobs, top)[:top] if top else np.array([], dtype=int)
-    best = best[np.argsort(-logprobs[best])]
-    return TokenLogprob(
-        token=piece.decode("utf-8", errors="replace"),
-        logprob=float(logprobs[token]),
-        top_logprobs=[
-            TopLogprob(
-                token=llama.detokenize([int(i)]).decode("utf-8", errors="replace"),
-                logprob=float(logprobs[i]),
-            )
-            for i in best
-        ],
-    )

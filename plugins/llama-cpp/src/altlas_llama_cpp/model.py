@@ -4,11 +4,15 @@ embeddings."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-import queue
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from altlas_llama_cpp.engine import BatchEngine
 from altlas_llama_cpp.generation import Generation, Piece
 from altlas_sdk import CancellationToken, Device, LoadedModel, MemoryEstimate
 from altlas_sdk.errors import InvalidInput
@@ -27,24 +31,22 @@ from altlas_sdk.tasks import (
     TextGenerationOutput,
     Usage,
 )
+from altlas_sdk.tool_calls import tool_call_grammar
 
 if TYPE_CHECKING:
     from msgspec import Struct
 
 
 class LlamaCppModel(LoadedModel):
-    """``llama_cpp.Llama`` contexts for generation and, when the entry serves embeddings,
-    one created with ``embedding=True`` (a context does one or the other).
-
-    A context is not thread-safe. The backend's ``max_concurrency`` is 1; an entry that
-    sets ``max_concurrency`` to N gets N generation contexts (the weights are mapped
-    once and shared), and each call takes one for itself.
+    """A batching engine for generation (its context holds one sequence per concurrent
+    call, see :mod:`altlas_llama_cpp.engine`) and, when the entry serves embeddings, a
+    ``llama_cpp.Llama`` context created with ``embedding=True``.
     """
 
     def __init__(
         self,
         *,
-        generators: list[Any],
+        engine: BatchEngine | None,
         embedder: Any | None,
         chat_template: str | None,
         templated_prompts: bool,
@@ -52,22 +54,31 @@ class LlamaCppModel(LoadedModel):
         memory: MemoryEstimate,
         version: str,
     ) -> None:
-        self.generators = generators
+        self.engine = engine
         self.embedder = embedder
         self.device = device
         self.version = version
         self._memory = memory
-        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for context in generators:
-            self._idle.put(context)
-        # One formatter (a Jinja template, no llama.cpp state) serves every context.
-        self._chat = _chat_formatter(generators[0], chat_template) if generators else None
+        # A Jinja template, no llama.cpp state: the callers' threads share it.
+        self._chat = _chat_formatter(engine.llama, chat_template) if engine else None
         self._templated_prompts = templated_prompts
+        # The embedding context is not thread-safe; the core sends max_concurrency
+        # calls at once (for the generation sequences), so embeddings take turns.
+        self._embedding = threading.Lock()
 
     def memory(self) -> MemoryEstimate | None:
         # RSS growth misses what llama.cpp maps lazily or puts on the GPU: report the
         # split computed from the file and the offloaded layers.
         return self._memory
+
+    def counters(self) -> dict[str, float]:
+        """The engine's counts: sequences, decode steps, prompt cache hits and tokens
+        reused, tokens decoded beside other sequences."""
+        if self.engine is None:
+            return {}
+        stats = dataclasses.asdict(self.engine.stats)
+        stats.pop("max_sequences_together")  # a high-water mark, not a count
+        return {name: float(count) for name, count in stats.items()}
 
     # --- the LoadedModel interface ------------------------------------------------
 
@@ -77,11 +88,11 @@ class LlamaCppModel(LoadedModel):
         if task == EMBEDDING:
             assert isinstance(inputs, EmbeddingInput)
             assert isinstance(parameters, EmbeddingParameters)
-            return self._embed(inputs, parameters, cancel)
+            with self._embedding:
+                return self._embed(inputs, parameters, cancel)
         cancel.raise_if_cancelled()
-        with self._context() as llama:
-            generation = self._start(llama, task, inputs, parameters, cancel)
-            pieces = list(generation.pieces())
+        generation = self._start(self._engine(), task, inputs, parameters, cancel)
+        pieces = list(generation.pieces())
         text = "".join(piece.text for piece in pieces)
         logprobs = [lp for piece in pieces for lp in piece.logprobs]
         wanted = logprobs if _wants_logprobs(parameters) else None
@@ -94,42 +105,38 @@ class LlamaCppModel(LoadedModel):
             yield self.infer(task, inputs, parameters, cancel)
             return
         wants = _wants_logprobs(parameters)
-        with self._context() as llama:
-            generation = self._start(llama, task, inputs, parameters, cancel)
-            # Closed before the context goes back, even when the consumer stops early.
-            with contextlib.closing(generation.pieces()) as pieces:
-                for piece in pieces:
-                    yield self._chunk(task, piece, wants)
+        generation = self._start(self._engine(), task, inputs, parameters, cancel)
+        # Closed (its sequence freed) even when the consumer stops early.
+        with contextlib.closing(generation.pieces()) as pieces:
+            for piece in pieces:
+                yield self._chunk(task, piece, wants)
         yield self._output(task, generation, "", None)
 
     def unload(self) -> None:
-        for llama in [*self.generators, self.embedder]:
-            if llama is not None:
-                llama.close()
-        self.generators, self.embedder = [], None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine.llama.close()
+        if self.embedder is not None:
+            self.embedder.close()
+        self.engine, self.embedder = None, None
 
-    @contextlib.contextmanager
-    def _context(self) -> Iterator[Any]:
-        """A generation context for this call alone."""
-        if not self.generators:
+    def _engine(self) -> BatchEngine:
+        if self.engine is None:
             raise InvalidInput("this model serves embeddings only; ask for 'embedding'")
-        llama = self._idle.get()
-        try:
-            yield llama
-        finally:
-            self._idle.put(llama)
+        return self.engine
 
     # --- generation -----------------------------------------------------------------
 
     def _start(
         self,
-        llama: Any,
+        engine: BatchEngine,
         task: str,
         inputs: Struct,
         parameters: Struct,
         cancel: CancellationToken,
     ) -> Generation:
         assert isinstance(parameters, GenerationParameters)
+        llama = engine.llama
         extra_stops: tuple[str, ...] = ()
         if task == TEXT_GENERATION and (parameters.raw or not self._templated_prompts):
             assert isinstance(inputs, TextGenerationInput)
@@ -149,7 +156,7 @@ class LlamaCppModel(LoadedModel):
         else:
             raise InvalidInput(f"the llama-cpp backend does not serve task '{task}'")
         return Generation(
-            llama,
+            engine,
             tokens,
             parameters,
             cancel,
@@ -164,9 +171,13 @@ class LlamaCppModel(LoadedModel):
                 "'chat_template' option, or use text-generation",
                 param="$.inputs.messages",
             )
-        messages = [{"role": m.role, "content": m.content} for m in inputs.messages]
+        # Every field a message sets, under its OpenAI name, for templates that read
+        # more than role and content.
+        messages = [_set_fields(message) for message in inputs.messages]
+        tools = getattr(inputs, "tools", None)
+        extra = {"tools": msgspec.to_builtins(tools)} if tools else {}
         try:
-            formatted = self._chat(messages=messages)
+            formatted = self._chat(messages=messages, **extra)
         except Exception as error:  # noqa: BLE001 - templates raise_exception() on bad turns
             raise InvalidInput(
                 f"the model's chat template rejected the messages: {error}",
@@ -240,12 +251,19 @@ class LlamaCppModel(LoadedModel):
         )
 
 
+def _set_fields(message: Struct) -> dict[str, Any]:
+    return {k: v for k, v in msgspec.to_builtins(message).items() if v is not None}
+
+
 def _wants_logprobs(parameters: Struct) -> bool:
     return isinstance(parameters, GenerationParameters) and parameters.logprobs is not None
 
 
 def _grammar(llama: Any, parameters: GenerationParameters) -> Any:
-    """A llama.cpp grammar from ``grammar`` (GBNF) or ``json_schema``, else ``None``."""
+    """A llama.cpp grammar from ``grammar`` (GBNF), ``json_schema`` or ``tool_calls``,
+    else ``None``."""
+    if parameters.tool_calls is not None:
+        parameters = _tool_call_grammar(parameters)
     if parameters.grammar is None and parameters.json_schema is None:
         return None
     import llama_cpp
@@ -277,6 +295,26 @@ def _grammar(llama: Any, parameters: GenerationParameters) -> Any:
         )
     llama_cpp.llama_sampler_free(sampler)
     return grammar
+
+
+def _tool_call_grammar(parameters: GenerationParameters) -> GenerationParameters:
+    """``parameters`` with the GBNF of their ``tool_calls`` as ``grammar``."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    if parameters.grammar is not None or parameters.json_schema is not None:
+        raise InvalidInput(
+            "give one of grammar, json_schema and tool_calls", param="$.parameters.tool_calls"
+        )
+    assert parameters.tool_calls is not None
+    try:
+        grammar = tool_call_grammar(
+            parameters.tool_calls, lambda schema: json_schema_to_gbnf(json.dumps(schema))
+        )
+    except Exception as error:  # noqa: BLE001 - the schema converter raises several types
+        raise InvalidInput(
+            f"invalid JSON schema: {error}", param="$.parameters.tool_calls.call_schema"
+        ) from None
+    return msgspec.structs.replace(parameters, grammar=grammar, tool_calls=None)
 
 
 def _chat_formatter(llama: Any, override: str | None) -> Any:

@@ -42,6 +42,9 @@ class LoadOptions(Struct, kw_only=True, forbid_unknown_fields=True):
     - ``pooling``: how embeddings pool token vectors: ``mean``, ``cls`` or ``last``
       (default: the model's own, mean for a model that names none).
     - ``flash_attn``: llama.cpp's flash attention.
+    - ``prompt_cache``: a new request reuses the KV state of the longest prefix it shares
+      with what a free sequence last held (chat turns, a fixed system prompt); the state
+      lives in the sequences' own KV cache, so it takes no memory beyond it.
     - ``verbose``: llama.cpp's own logging to stderr.
     """
 
@@ -56,6 +59,7 @@ class LoadOptions(Struct, kw_only=True, forbid_unknown_fields=True):
     prompt_template: Literal["none", "chat"] = "none"
     pooling: Literal["mean", "cls", "last"] | None = None
     flash_attn: bool = False
+    prompt_cache: bool = True
     verbose: bool = False
 
 
@@ -88,14 +92,13 @@ def kv_cache_bytes(info: GGUFInfo, n_ctx: int) -> int:
 
 
 def estimate(
-    info: GGUFInfo, file_bytes: int, options: LoadOptions, *, contexts: int = 1
+    info: GGUFInfo, file_bytes: int, options: LoadOptions, *, sequences: int = 1
 ) -> MemoryEstimate:
-    """RAM the model takes on CPU: weights (mapped or read, they end up resident, and
-    shared between contexts), and per context a KV cache and compute buffers."""
+    """RAM the model takes on CPU: weights (mapped or read, they end up resident), one
+    context's compute buffers, and a KV cache of ``n_ctx`` tokens per sequence."""
     n_ctx = context_length(options, info)
     overhead = _OVERHEAD_BASE + 4 * info.n_vocab * 64 + 4 * info.n_embd * options.n_batch * 8
-    per_context = kv_cache_bytes(info, n_ctx) + overhead
-    return MemoryEstimate(ram_bytes=file_bytes + contexts * per_context)
+    return MemoryEstimate(ram_bytes=file_bytes + sequences * kv_cache_bytes(info, n_ctx) + overhead)
 
 
 def gpu_layers(
@@ -120,13 +123,13 @@ def gpu_layers(
 
 
 def split_memory(
-    info: GGUFInfo, file_bytes: int, options: LoadOptions, offloaded: int, *, contexts: int = 1
+    info: GGUFInfo, file_bytes: int, options: LoadOptions, offloaded: int, *, sequences: int = 1
 ) -> MemoryEstimate:
     """The estimate with ``offloaded`` of the model's layers on the GPU."""
-    total = estimate(info, file_bytes, options, contexts=contexts)
+    total = estimate(info, file_bytes, options, sequences=sequences)
     if offloaded <= 0:
         return total
     share = min(offloaded / (info.n_layer + 1), 1.0)
-    kv = contexts * kv_cache_bytes(info, context_length(options, info))
+    kv = sequences * kv_cache_bytes(info, context_length(options, info))
     on_gpu = int(share * (file_bytes + kv))
     return MemoryEstimate(ram_bytes=total.ram_bytes - on_gpu, gpu_bytes=on_gpu)
