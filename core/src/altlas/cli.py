@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import ipaddress
 import sys
 from collections.abc import Sequence
@@ -126,6 +127,11 @@ def _positive(text: str) -> int:
     return number
 
 
+def _worker_settings(args: argparse.Namespace) -> Settings:
+    """The settings of one of ``serve --workers``'s processes, read when it starts."""
+    return _serving_settings(Settings.load(config_path=args.config), args)
+
+
 def _serve(runtime: Runtime, args: argparse.Namespace, settings: Settings) -> int:
     from altlas.http.app import create_app
     from altlas.http.server import serve
@@ -133,9 +139,9 @@ def _serve(runtime: Runtime, args: argparse.Namespace, settings: Settings) -> in
     if args.workers > 1:
         from altlas.http.workers import serve_workers
 
-        # Each worker builds its own runtime from the settings checked here.
+        # Checked here first; each worker reads them again when it starts.
         serve_workers(
-            settings,
+            functools.partial(_worker_settings, args),
             host=args.host,
             port=args.port,
             workers=args.workers,

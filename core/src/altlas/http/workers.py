@@ -3,8 +3,8 @@
 uvicorn's process supervisor binds the socket once, starts each worker as a fresh
 (spawned) interpreter with a pickled copy of its config, restarts a worker that dies
 and passes SIGINT/SIGTERM on. It wants the application as an import string, because a
-config holding an app cannot be pickled: :class:`WorkerConfig` carries the settings
-instead and builds the app, with its own runtime, in each worker.
+config holding an app cannot be pickled: :class:`WorkerConfig` carries a way to read
+the settings instead and builds the app, with its own runtime, in each worker.
 
 Every worker holds its own runtime: its own loaded models within its own
 ``RAM_MEMORY_LIMIT``, its own queues and response cache (unless a shared one such as
@@ -16,46 +16,77 @@ folder when the operator sets none).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from altlas.config import Settings
+from altlas.config import ConfigError, Settings
 from altlas.http.server import _raise_open_files_limit, server_options
+from altlas.registry import PluginConflict
+
+logger = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+# Seconds a worker replacing another (SIGHUP) has to start serving before the
+# supervisor gives up on it and keeps the old one: it loads plugins and builds its
+# catalog first.
+_WORKER_START_S = 120
+
 
 class WorkerConfig(uvicorn.Config):
-    """A uvicorn config that builds the service in the process that loads it."""
+    """A uvicorn config that builds the service in the process that loads it.
 
-    def __init__(self, settings: Settings, **kwargs: object) -> None:
+    Each worker reads its settings anew (``settings``: a picklable callable). The
+    supervisor answers ``SIGHUP`` by replacing the workers one at a time, each new one
+    serving before the old one stops, so the new workers start from the config file as
+    it is then; a file that no longer loads stops the new worker before it serves, and
+    the supervisor keeps the old ones.
+    """
+
+    def __init__(self, settings: Callable[[], Settings], **kwargs: Any) -> None:
         # The import string only satisfies uvicorn's checks: load() replaces it.
-        super().__init__("altlas.main:app", **kwargs)  # type: ignore[arg-type]
+        super().__init__("altlas.main:app", **kwargs)
         self.settings = settings
 
     def load(self) -> None:
-        """Build this worker's runtime and app (in the worker, after the fork)."""
+        """Build this worker's runtime and app (in the worker process)."""
         from altlas.http.app import create_app
         from altlas.runtime import Runtime
 
-        options = server_options(create_app(Runtime(self.settings)), self.settings)
+        try:
+            settings = self.settings()
+            app = create_app(Runtime(settings))
+        except (ConfigError, PluginConflict) as error:
+            logger.error("worker %d does not start: %s", os.getpid(), error)
+            raise SystemExit(STARTUP_FAILURE) from None
+        options = server_options(app, settings)
         self.app = options["app"]
         self.http = options["http"]
         super().load()
 
 
 def serve_workers(
-    settings: Settings, *, host: str, port: int, workers: int, graceful_timeout: float
+    settings: Callable[[], Settings],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    graceful_timeout: float,
 ) -> None:
-    """Serve on ``host``:``port`` with ``workers`` processes until SIGINT or SIGTERM;
-    each worker shuts down as :func:`altlas.http.server.serve` does."""
-    _raise_open_files_limit(settings.max_connections)
+    """Serve on ``host``:``port`` with ``workers`` processes, each with the settings
+    ``settings()`` reads in it, until SIGINT or SIGTERM; each worker shuts down as
+    :func:`altlas.http.server.serve` does."""
+    first = settings()
+    _raise_open_files_limit(first.max_connections)
     with metrics_folder():
         config = WorkerConfig(
             settings,
@@ -63,9 +94,10 @@ def serve_workers(
             port=port,
             workers=workers,
             log_config=None,
-            log_level=settings.log_level.lower(),
-            timeout_keep_alive=settings.http_keep_alive_timeout,
+            log_level=first.log_level.lower(),
+            timeout_keep_alive=first.http_keep_alive_timeout,
             timeout_graceful_shutdown=graceful_timeout,
+            timeout_worker_healthcheck=_WORKER_START_S,
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()
 
