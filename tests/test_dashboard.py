@@ -43,10 +43,29 @@ def _exported(text: str) -> set[str]:
     return names
 
 
-def test_every_metric_queried_is_exported(altlas_server) -> None:
-    with altlas_server({"ALTLAS_LOAD_PLUGINS": ""}) as client:
-        client.get("/api/models/")  # one request counted, for good measure
-        exported = _exported(client.get("/metrics").text)
+def _labels_by_metric(text: str) -> dict[str, set[str]]:
+    """The label names each exported sample name has (for those with samples)."""
+    found: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, set()).update(sample.labels)
+    return found
+
+
+def _scrape_after_traffic(altlas_server, installed_fixture_plugins) -> str:
+    """A real server's exposition after a request ran a model (and one more came from
+    the cache): most families then have samples, with their labels."""
+    env = {"ALTLAS_LOAD_PLUGINS": "fixture-echo", "PYTHONPATH": str(installed_fixture_plugins)}
+    with altlas_server(env) as client:
+        for _ in range(2):
+            body = {"model_id": "echo-1", "inputs": "hello"}
+            assert client.post("/api/inference/", json=body).status_code == 200
+        return client.get("/metrics").text
+
+
+def test_every_metric_queried_is_exported(altlas_server, installed_fixture_plugins) -> None:
+    text = _scrape_after_traffic(altlas_server, installed_fixture_plugins)
+    exported = _exported(text)
     queried = {
         source: {name for query in queries for name in METRIC.findall(query)}
         for source, queries in (("dashboard", _dashboard_queries()), ("rules", _rule_queries()))
@@ -81,3 +100,29 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(_dashboard_queries())} rules found" in checked.stdout
+
+
+# Labels Prometheus adds to every scraped series.
+TARGET_LABELS = {"job", "instance"}
+SELECTOR = re.compile(r"\b(altlas_[a-z0-9_]+)\{([^}]*)\}")
+MATCHER = re.compile(r"(\w+)\s*(?:=~|!~|!=|=)")
+GROUPING = re.compile(r"\bby \(([^)]*)\)")
+
+
+def test_every_label_queried_is_exported(altlas_server, installed_fixture_plugins) -> None:
+    """The labels each query selects on or groups by are labels of the metrics it
+    reads (checked for the metrics that have samples after some traffic)."""
+    labels = _labels_by_metric(_scrape_after_traffic(altlas_server, installed_fixture_plugins))
+    checked = 0
+    for query in _dashboard_queries() + _rule_queries():
+        names = set(METRIC.findall(query))
+        if not names <= labels.keys():
+            continue  # a metric with no sample yet (breakers, keys...): nothing to check
+        known = TARGET_LABELS.union(*(labels[name] for name in names))
+        for metric, matchers in SELECTOR.findall(query):
+            assert set(MATCHER.findall(matchers)) <= labels[metric] | TARGET_LABELS, query
+        for grouping in GROUPING.findall(query):
+            wanted = {label.strip() for label in grouping.split(",")}
+            assert wanted <= known, (query, wanted - known)
+        checked += 1
+    assert checked >= 15, checked
