@@ -17,6 +17,7 @@ from altlas.http.limits import BodySizeLimitMiddleware
 from altlas.http.observe import MetricsMiddleware
 from altlas.http.routes import (
     admin,
+    auth,
     batch,
     docs,
     inference,
@@ -72,6 +73,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             *pulls.routes,
             *models.routes,
             *admin.routes,
+            *auth.routes,
             *batch.routes,
             *orchestrated.routes,
             *docs.routes,
