@@ -39,5 +39,21 @@ install_starter() {
 # real Ray cluster.
 install_test_tools() {
     _pip install --quiet --group "$ALTLAS_ROOT/pyproject.toml:test" || return 1
+    # promtool checks the shipped alert rules and the dashboard's queries
+    # (tests/test_alert_rules.py and tests/test_dashboard.py fail without it).
+    _apt_install promtool prometheus || return 1
     _pip install --quiet -c "$ALTLAS_ROOT/constraints.txt" -e "$ALTLAS_ROOT/plugins/ray" || return 1
+}
+
+# Install Debian's PACKAGE unless COMMAND is already on the PATH (quietly; needs root or
+# sudo). A test that needs the command fails, never skips, when it is missing.
+_apt_install() {
+    local command=$1 package=$2
+    command -v "$command" >/dev/null && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "==> installing $package (apt-get) for $command"
+    $sudo apt-get install -y -qq "$package" >/dev/null 2>&1 ||
+        { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$package" >/dev/null 2>&1; } ||
+        { echo "could not install $package: the tests that need $command will fail" >&2; return 1; }
 }
