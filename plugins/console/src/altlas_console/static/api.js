@@ -5,8 +5,9 @@ import { html } from "./html.js";
 const KEY = "altlas.apiKey";
 const listeners = new Set();
 
-/** What the page knows about access: whether a key is needed, whether it lacks admin. */
-export const access = { needKey: false, admin: true };
+/** What the page knows about access: whether a key is needed, whether it holds admin
+ * (false until GET /api/auth/whoami says so, so that no admin action shows by mistake). */
+export const access = { needKey: false, admin: false, name: null };
 
 /** Calls `fn` whenever `access` changes; returns the function that stops it. */
 export function onAccess(fn) {
@@ -26,8 +27,8 @@ export function setApiKey(key) {
   if (key) sessionStorage.setItem(KEY, key);
   else sessionStorage.removeItem(KEY);
   access.needKey = false;
-  access.admin = true;
   changed();
+  checkScopes();
 }
 
 /** An API error, carrying the service's error body when there is one. */
@@ -63,6 +64,21 @@ export async function call(path, options = {}) {
     changed();
   }
   throw new ApiError(response.status, body);
+}
+
+/**
+ * Asks the service which scopes the key holds (GET /api/auth/whoami) and hides admin
+ * actions from a key without admin. A 401 asks for a key, as any call does.
+ */
+export async function checkScopes() {
+  try {
+    const { scopes, name } = await json("/api/auth/whoami");
+    access.admin = scopes.includes("admin");
+    access.name = name;
+    changed();
+  } catch {
+    // 401: call() has asked for a key; checkScopes runs again once one is given.
+  }
 }
 
 /** GET or POST JSON and decode the JSON answer. */

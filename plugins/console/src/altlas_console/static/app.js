@@ -1,7 +1,7 @@
 // The console's shell: navigation by URL hash, the API key form, and the views.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { access, onAccess, setApiKey } from "./api.js";
+import { access, checkScopes, onAccess, setApiKey } from "./api.js";
 import { html } from "./html.js";
 import { ModelsView } from "./views/models.js";
 import { PlaygroundView } from "./views/playground.js";
@@ -29,7 +29,11 @@ function useHash() {
 
 function useAccess() {
   const [state, setState] = useState({ ...access });
-  useEffect(() => onAccess(setState), []);
+  useEffect(() => {
+    const stop = onAccess(setState);
+    checkScopes();
+    return stop;
+  }, []);
   return state;
 }
 
@@ -58,7 +62,8 @@ function App() {
           <a href="#${id}" aria-current=${id === view ? "page" : undefined}>${label}</a>`)}
         <a href="../docs">API reference</a>
       </nav>
-      ${!state.admin && html`<span class="badge" title="Admin actions are hidden">read-only key</span>`}
+      ${state.name && state.name !== "anonymous" && html`<span>key <b>${state.name}</b></span>`}
+      ${!state.admin && html`<span class="badge" title="This key lacks the admin scope: load, unload and pin are hidden">no admin</span>`}
     </header>
     ${state.needKey && html`<${KeyForm} />`}
     <main><${View} sub=${sub} admin=${state.admin} key=${state.needKey ? "locked" : view} /></main>`;
