@@ -76,17 +76,17 @@ function Row({ model, budget, queued, admin, act }) {
   const where = s.host ? `${s.host.kind}${s.host.node ? ` @ ${s.host.node}` : ""}` : "";
   return html`<tr data-model=${model.id}>
     <th scope="row">${model.id}</th>
-    <td>${model.tasks.map((t) => html`<span class="task">${t}</span> `)}</td>
-    <td>${model.backend}</td>
-    <td><span class="state state-${s.state}" data-testid="state">${s.state}</span>
+    <td data-label="Tasks">${model.tasks.map((t) => html`<span class="task">${t}</span> `)}</td>
+    <td data-label="Backend">${model.backend}</td>
+    <td data-label="State"><span class="state state-${s.state}" data-testid="state">${s.state}</span>
       ${s.detail && html`<div class="detail">${s.detail}</div>`}</td>
-    <td>${[s.device, where].filter(Boolean).join(" · ") || "–"}</td>
-    <td><${Memory} status=${s} budget=${budget} /></td>
-    <td>${s.pinned ? "yes" : ""}</td>
-    <td>${s.in_flight || 0}</td>
-    <td>${queued[model.id] || 0}</td>
-    <td>${until(s.expires_at)}</td>
-    <td><${Actions} model=${model} admin=${admin} act=${act} /></td>
+    <td data-label="Device / host">${[s.device, where].filter(Boolean).join(" · ") || "–"}</td>
+    <td data-label="Memory"><${Memory} status=${s} budget=${budget} /></td>
+    <td data-label="Pinned">${s.pinned ? "yes" : "no"}</td>
+    <td data-label="In flight">${s.in_flight || 0}</td>
+    <td data-label="Queued">${queued[model.id] || 0}</td>
+    <td data-label="Keep-alive">${until(s.expires_at)}</td>
+    <td data-label="Actions"><${Actions} model=${model} admin=${admin} act=${act} /></td>
   </tr>`;
 }
 

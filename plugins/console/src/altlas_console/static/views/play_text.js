@@ -38,7 +38,7 @@ export function ChatPlay({ models }) {
   const body = () => {
     const { seed, ...rest } = params;
     return {
-      model, stream: true, ...rest, ...(seed === "" ? {} : { seed: Number(seed) }),
+      model, stream: true, stream_options: { include_usage: true }, ...rest, ...(seed === "" ? {} : { seed: Number(seed) }),
       messages: [...(system ? [{ role: "system", content: system }] : []), { role: "user", content: prompt }],
     };
   };
@@ -81,8 +81,8 @@ export function ChatPlay({ models }) {
   <${Curl} text=${sent} />
   <${ErrorLine} error=${error} />
   <div class="reply" data-testid="reply" aria-live="polite">${reply}</div>
-  ${answer && html`<p class="timing" data-testid="timing">model <b>${answer.model}</b> · first token
-    ${answer.first?.toFixed(0)} ms · total ${answer.total.toFixed(0)} ms (measured by the page)
+  ${answer && html`<p class="timing" data-testid="timing">model <b>${answer.model}</b>
+    ${` · first token ${answer.first?.toFixed(0)} ms · total ${answer.total.toFixed(0)} ms (measured by the page)`}
     ${answer.usage && ` · ${answer.usage.completion_tokens} tokens`}</p>`}`;
 }
 
