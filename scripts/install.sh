@@ -42,6 +42,9 @@ install_test_tools() {
     # promtool checks the shipped alert rules and the dashboard's queries
     # (tests/test_alert_rules.py and tests/test_dashboard.py fail without it).
     _apt_install promtool prometheus || return 1
+    # The console's browser tests: Playwright drives Debian's chromium (Playwright's own
+    # browser download is not used).
+    _apt_install chromium chromium || return 1
     _pip install --quiet -c "$ALTLAS_ROOT/constraints.txt" -e "$ALTLAS_ROOT/plugins/ray" || return 1
 }
 
