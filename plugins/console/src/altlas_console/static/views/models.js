@@ -49,9 +49,10 @@ function Memory({ status, budget }) {
   if (!est && !measured) return "–";
   const used = measured?.ram_bytes ?? est?.ram_bytes ?? 0;
   const share = budget ? Math.min(100, (100 * used) / budget) : null;
-  return html`<span title="estimated ${bytes(est?.ram_bytes)}, measured ${bytes(measured?.ram_bytes)}${budget ? `, budget ${bytes(budget)}` : ""}">
-    ${bytes(est?.ram_bytes)} est. / ${bytes(measured?.ram_bytes)} meas.
+  return html`<span class="memory" title="estimated ${bytes(est?.ram_bytes)}, measured ${bytes(measured?.ram_bytes)}${budget ? `, budget ${bytes(budget)}` : ""}">
+    ${measured ? bytes(measured.ram_bytes) : "–"}<small> measured</small>
     ${(est?.gpu_bytes || measured?.gpu_bytes) ? html` · GPU ${bytes(measured?.gpu_bytes ?? est?.gpu_bytes)}` : ""}
+    <small class="detail">${bytes(est?.ram_bytes)} estimated</small>
     ${share !== null && html`<meter min="0" max="100" value=${share} aria-label="share of the memory budget"></meter>`}
   </span>`;
 }
@@ -80,13 +81,13 @@ function Row({ model, budget, queued, admin, act }) {
     <td data-label="Backend">${model.backend}</td>
     <td data-label="State"><span class="state state-${s.state}" data-testid="state">${s.state}</span>
       ${s.detail && html`<div class="detail">${s.detail}</div>`}</td>
+    <td data-label="Actions"><${Actions} model=${model} admin=${admin} act=${act} /></td>
     <td data-label="Device / host">${[s.device, where].filter(Boolean).join(" · ") || "–"}</td>
     <td data-label="Memory"><${Memory} status=${s} budget=${budget} /></td>
     <td data-label="Pinned">${s.pinned ? "yes" : "no"}</td>
     <td data-label="In flight">${s.in_flight || 0}</td>
     <td data-label="Queued">${queued[model.id] || 0}</td>
     <td data-label="Keep-alive">${until(s.expires_at)}</td>
-    <td data-label="Actions"><${Actions} model=${model} admin=${admin} act=${act} /></td>
   </tr>`;
 }
 
@@ -109,8 +110,8 @@ export function ModelsView({ admin }) {
     ${message && html`<p class="message" role="status">${message}</p>`}
     ${error && html`<p class="error" role="alert">${error.message}</p>`}
     ${data && html`<div class="scroll"><table class="models">
-      <thead><tr><th>Model</th><th>Tasks</th><th>Backend</th><th>State</th><th>Device / host</th>
-        <th>Memory</th><th>Pinned</th><th>In flight</th><th>Queued</th><th>Keep-alive</th><th>Actions</th></tr></thead>
+      <thead><tr><th>Model</th><th>Tasks</th><th>Backend</th><th>State</th><th>Actions</th><th>Device / host</th>
+        <th>Memory</th><th>Pinned</th><th>In flight</th><th>Queued</th><th>Keep-alive</th></tr></thead>
       <tbody>${data.models.map((m) => html`<${Row} key=${m.id} model=${m} budget=${data.budget}
         queued=${data.queued} admin=${admin} act=${act} />`)}</tbody>
     </table></div>`}
