@@ -1,8 +1,8 @@
 """How a call's values cross between the API server and a model's actor.
 
-A task's Structs cross as their msgpack encoding (msgspec) with their class, which Ray
-pickles by reference to the installed module that defines it: a few microseconds, and
-the bytes of an image or an audio clip travel as one binary field. Anything msgpack
+A task's Structs cross as their msgpack encoding (msgspec) with the import path of their
+class (the installed module that defines it): a few microseconds, and the bytes of an
+image or an audio clip travel as one binary field. Anything msgpack
 cannot hold (a numpy array a backend returns) crosses as itself, through Ray's own
 serializer, which hands large arrays over through the object store without a copy.
 
@@ -14,6 +14,8 @@ backend's very error (its status, code and ``param``) for the response to be rig
 
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import Any
 
 import msgspec
@@ -26,14 +28,38 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 def pack(value: object) -> tuple[Any, ...]:
-    """``value`` ready to cross: a Struct as its class and msgpack bytes, anything
-    else as itself."""
+    """``value`` ready to cross: a Struct as the import path of its class and its
+    msgpack bytes, anything else as itself."""
     if isinstance(value, msgspec.Struct):
-        try:
-            return (_STRUCT, type(value), _encoder.encode(value))
-        except (TypeError, ValueError, OverflowError):
-            pass  # e.g. a numpy array inside: Ray's serializer takes it as it is
+        path = class_path(type(value))
+        if path is not None:
+            try:
+                return (_STRUCT, path, _encoder.encode(value))
+            except (TypeError, ValueError, OverflowError):
+                pass  # e.g. a numpy array inside: Ray's serializer takes it as it is
     return (_VALUE, value)
+
+
+@functools.lru_cache(maxsize=512)
+def class_path(cls: type) -> str | None:
+    """``module:qualname`` of a class importable by that name, else ``None``. A path
+    rather than the class itself: Ray pickles a class by reference on every call, which
+    cost a fifth of a millisecond per Struct."""
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    try:
+        return path if resolve(path) is cls else None
+    except (ImportError, AttributeError):
+        return None
+
+
+@functools.lru_cache(maxsize=512)
+def resolve(path: str) -> type:
+    """The class at ``module:qualname``."""
+    module, _, qualname = path.partition(":")
+    found: Any = importlib.import_module(module)
+    for name in qualname.split("."):
+        found = getattr(found, name)
+    return found
 
 
 def pack_error(error: BaseException) -> tuple[Any, ...]:
@@ -45,7 +71,7 @@ def unpack(packed: tuple[Any, ...]) -> Any:
     """The value :func:`pack` packed; raises the error :func:`pack_error` packed."""
     kind = packed[0]
     if kind == _STRUCT:
-        return msgspec.msgpack.decode(packed[2], type=packed[1])
+        return msgspec.msgpack.decode(packed[2], type=resolve(packed[1]))
     if kind == _ERROR:
         raise rebuild_error(packed)
     return packed[1]
