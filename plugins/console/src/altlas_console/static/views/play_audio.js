@@ -32,7 +32,7 @@ function AudioInput({ onAudio }) {
     setRecording(recorder);
   };
   return html`<label>Audio <input type="file" name="audio" accept="audio/*" onChange=${(e) => onAudio(e.target.files[0] || null)} /></label>
-    ${canRecord && html`<button type="button" onClick=${toggle}>${recording ? "Stop recording" : "Record"}</button>`}`;
+    ${canRecord && html`<button type="button" class="secondary" onClick=${toggle}>${recording ? "Stop recording" : "Record"}</button>`}`;
 }
 
 const at = (s) => `${Math.floor(s / 60)}:${(s % 60).toFixed(2).padStart(5, "0")}`;
