@@ -8,7 +8,7 @@ of text, then a chunk with an empty delta and the ``finish_reason``, then (with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -24,7 +24,7 @@ from altlas.openai.types import (
     ToolCallDelta,
 )
 from altlas_sdk.tasks import ChatOutput, TextGenerationOutput
-from altlas_sdk.tool_calls import parse_tool_calls, starts_tool_calls
+from altlas_sdk.tool_calls import starts_tool_calls
 
 #: The event that ends every successful stream.
 DONE = b"data: [DONE]\n\n"
@@ -52,9 +52,10 @@ class ChatChunks:
     model: str
     include_usage: bool
     with_tools: bool = False
-    _text: str = ""
-    _calls: bool | None = None
-    _sent_calls: int = 0
+    # The reply so far while it is held back; whether it is calls; calls already sent.
+    _text: str = field(default="", init=False)
+    _calls: bool | None = field(default=None, init=False)
+    _sent_calls: int = field(default=0, init=False)
 
     def _chunk(self, choices: list[ChunkChoice], **fields: object) -> bytes:
         return sse(
@@ -96,7 +97,7 @@ class ChatChunks:
         if not self._calls:
             held, self._text = self._text, ""
             return held
-        calls = parse_tool_calls(self._text)
+        calls = tools.read_calls(self._text)
         for index, call in enumerate(
             tools.tool_calls(calls[self._sent_calls :]), start=self._sent_calls
         ):

@@ -30,7 +30,7 @@ from altlas.openai.types import (
 )
 from altlas_sdk.errors import BadRequest
 from altlas_sdk.tasks import ChatMessage
-from altlas_sdk.tool_calls import CLOSE, OPEN, ParsedCall, ToolCallFormat
+from altlas_sdk.tool_calls import CLOSE, OPEN, ParsedCall, ToolCallFormat, parse_tool_calls
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -169,3 +169,12 @@ def tool_calls(parsed: list[ParsedCall]) -> list[MessageToolCall]:
         )
         for call in parsed
     ]
+
+
+def read_calls(text: str) -> list[ParsedCall]:
+    """The complete calls in a reply, or none when a block does not parse (a backend
+    that could not apply the constraint): the reply then stays text."""
+    try:
+        return parse_tool_calls(text)
+    except ValueError:
+        return []

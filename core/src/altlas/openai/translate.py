@@ -55,7 +55,7 @@ from altlas_sdk.tasks import (
     TokenLogprob,
     Usage,
 )
-from altlas_sdk.tool_calls import parse_tool_calls, starts_tool_calls
+from altlas_sdk.tool_calls import starts_tool_calls
 
 # Sampling fields that pass through unchanged when set.
 _SAMPLING = (
@@ -204,7 +204,7 @@ def reply(text: str, with_tools: bool) -> ChatCompletionMessage:
     """The assistant's message: the text, or the tool calls it holds (``with_tools``:
     the request offered tools, so the text may be calls)."""
     if with_tools and starts_tool_calls(text):
-        calls = parse_tool_calls(text)
+        calls = tools.read_calls(text)
         if calls:
             return ChatCompletionMessage(
                 role="assistant", content=None, refusal=None, tool_calls=tools.tool_calls(calls)
