@@ -189,7 +189,7 @@ def test_a_plugin_may_mount_the_console_at_ui_and_nothing_else_there():
 
     # Only a mount: a single route at /ui stays the core's.
     @hookimpl
-    def register_routes(register):  # noqa: F811
+    def register_routes(register):
         register(PluginRoute("/ui", PlainTextResponse("x")))
 
     plugin.register_routes = register_routes
