@@ -79,3 +79,18 @@ def test_a_key_without_admin_sees_no_actions(browser, keyed_server, screenshots)
     expect(page.locator("table.models button")).to_have_count(0)
     page.screenshot(path=screenshots / "keys-reader.png")
     context.close()
+
+
+def test_the_console_files_are_open_and_the_api_is_not(keyed_server):
+    import httpx
+
+    with httpx.Client(base_url=keyed_server, timeout=60) as client:
+        moved = client.get("/ui")
+        assert moved.status_code in (307, 308)
+        assert moved.headers["location"].endswith("/ui/")
+        page = client.get("/ui/")
+        assert page.status_code == 200 and "importmap" in page.text
+        assert client.get("/ui/vendor/uPlot.esm.js").status_code == 200
+        assert client.get("/api/models/").status_code == 401
+        # A state change stays refused: /ui is open for reading only.
+        assert client.post("/ui/index.html").status_code == 401
