@@ -10,7 +10,9 @@ calls), plain and streamed completions, embeddings and the model list.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,13 +126,21 @@ def test_completion_and_its_chunks_validate(http: httpx.Client) -> None:
 
 
 def test_embeddings_and_models_validate(http: httpx.Client) -> None:
+    validator = _validator("CreateEmbeddingResponse")
     for encoding in ("float", "base64"):
         response = http.post(
             "/v1/embeddings",
             json={"model": "all-minilm-l6-v2", "input": ["a", "b"], "encoding_format": encoding},
         )
         assert response.status_code == 200, response.text
-        _validator("CreateEmbeddingResponse").validate(response.json())
+        body = response.json()
+        if encoding == "base64":
+            # The schema types the embedding as floats only, though OpenAI answers
+            # base64 as a string, as here: checked as the floats it encodes.
+            for item in body["data"]:
+                raw = base64.b64decode(item["embedding"])
+                item["embedding"] = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        validator.validate(body)
     models = http.get("/v1/models").json()
     _validator("ListModelsResponse").validate(models)
     assert models["data"]
