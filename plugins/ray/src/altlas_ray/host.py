@@ -4,10 +4,11 @@
 ``auto`` or ``ray://host:port`` joins an existing cluster. A model's replicas are
 named, detached actors in the host's namespace (``altlas/<model>/<replica>``), owned
 by the cluster rather than by this API server, so a second server that joins the same
-cluster finds the same actors instead of loading the model again; each server counts
-itself as a holder (:meth:`RayLoadedModel.release`), and the actors go when the last
-holder lets go or when any server unloads the model explicitly. A watcher thread sees
-the latter from the other servers' side within a second (:meth:`RayLoadedModel.alive`).
+cluster finds the same actors instead of loading the model again. Each server counts
+itself as a holder: :meth:`RayLoadedModel.unload` kills the actors for every server,
+:meth:`RayLoadedModel.release` lets go on this server only (the actors go with the last
+holder). A watcher thread marks a model whose actors another server removed within a
+second (:meth:`RayLoadedModel.alive`); a call on it answers ``model_crashed``.
 """
 
 from __future__ import annotations
