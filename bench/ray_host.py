@@ -333,7 +333,8 @@ def main() -> None:
             "--mount-proc",
             "bash",
             "-c",
-            'ip link set lo up && exec "$@"',
+            # bash stays the namespace's first process (no exec) and reaps orphans.
+            'ip link set lo up && "$@"; exit $?',
             "bash",
             sys.executable,
             *sys.argv,
