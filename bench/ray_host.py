@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -201,6 +202,7 @@ def two_nodes() -> Iterator[str]:
         yield address
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def replicas(args: argparse.Namespace, generator, root: Path, address: str) -> dict[str, float]:
