@@ -115,6 +115,17 @@ def test_two_step_tool_loop(client: openai.OpenAI) -> None:
     assert "21" in answer.message.content
 
 
+def test_auto_lets_the_model_choose_a_call(client: openai.OpenAI) -> None:
+    # tool_choice defaults to "auto" with tools: this question wants the weather tool.
+    completion = client.chat.completions.create(
+        model=MODEL, messages=QUESTION, tools=TOOLS, temperature=0
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert [call.function.name for call in choice.message.tool_calls] == ["get_weather"]
+    _arguments(choice.message.tool_calls[0])
+
+
 def test_a_named_tool_choice_calls_that_function(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
         model=MODEL,
@@ -335,3 +346,6 @@ def test_the_tool_call_grammar_parses_in_llama_cpp() -> None:
         LlamaGrammar.from_string(gbnf, verbose=True)
     text = '<tool_call>\n{"name": "f", "arguments": {"x": 1}}\n</tool_call>\n<tool_call>\n{"na'
     assert [(c.name, c.arguments) for c in parse_tool_calls(text)] == [("f", '{"x": 1}')]
+    # Bare calls, as small models write them: the complete ones.
+    bare = '{"name": "f", "arguments": {"x": 1}}\n{"name": "g", "arguments": {}}\n{"name"'
+    assert [c.name for c in parse_tool_calls(bare)] == ["f", "g"]

@@ -36,7 +36,7 @@ class ToolCallFormat(Struct, kw_only=True, forbid_unknown_fields=True):
     ...}`` (an ``anyOf`` with one branch per function the model may call).
     ``parallel``: several calls may follow one another, one per line. ``required``:
     the reply must be calls; otherwise (OpenAI's ``tool_choice: "auto"``) it may instead
-    be plain text, which then must not begin with ``<`` or white space.
+    be plain text, which then must not begin with ``<``, ``{`` or white space.
     """
 
     call_schema: dict[str, Any]
@@ -59,53 +59,81 @@ def gbnf_literal(text: str) -> str:
 def tool_call_grammar(format: ToolCallFormat, json_gbnf: Callable[[dict[str, Any]], str]) -> str:
     """The GBNF grammar of a reply made of tool calls (or, unless ``required``, of text).
 
-    ``json_gbnf`` turns a JSON Schema into GBNF whose start rule is ``root`` (as
-    llama.cpp's converter, ``llama_cpp.llama_grammar.json_schema_to_gbnf``, does); that
-    rule is renamed, and the rules added here are prefixed ``tc-`` so that they do not
-    clash with the converter's."""
+    A call is written in a ``<tool_call>`` block, or bare (the JSON object alone, as
+    small models often write them); several calls go one per line. ``json_gbnf`` turns a
+    JSON Schema into GBNF whose start rule is ``root`` (as llama.cpp's converter,
+    ``llama_cpp.llama_grammar.json_schema_to_gbnf``, does); that rule is renamed, and the
+    rules added here are prefixed ``tc-`` so that they do not clash with the
+    converter's."""
     call = re.sub(r"^root\s*::=", "tc-call ::=", json_gbnf(format.call_schema), flags=re.M)
-    calls = 'tc-block ("\\n" tc-block)*' if format.parallel else "tc-block"
+    more = ' ("\\n" {0})*' if format.parallel else ""
     rules = [
         f"tc-block ::= {gbnf_literal(OPEN)} tc-call {gbnf_literal(CLOSE)}",
-        f"tc-calls ::= {calls}",
+        "tc-calls ::= tc-block" + more.format("tc-block"),
+        "tc-bare ::= tc-call" + more.format("tc-call"),
     ]
     if format.required:
-        rules.insert(0, "root ::= tc-calls")
+        rules.insert(0, "root ::= tc-calls | tc-bare")
     else:
-        rules.insert(0, "root ::= tc-calls | tc-text")
-        rules.append("tc-text ::= [^< \\t\\n] .*")
+        rules.insert(0, "root ::= tc-calls | tc-bare | tc-text")
+        rules.append("tc-text ::= [^<{ \\t\\n] .*")
     return "\n".join(rules) + "\n" + call
 
 
 def starts_tool_calls(text: str) -> bool | None:
-    """Whether ``text`` (the reply so far) is tool calls: ``None`` while it cannot tell
-    yet (it is empty or a beginning of the opening tag)."""
+    """Whether ``text`` (the reply so far, to a request whose reply the format
+    constrained) is tool calls: ``None`` while it cannot tell yet (it is empty or a
+    beginning of the opening tag). Constrained text never begins with ``{``, so a reply
+    that does is bare calls."""
     head = text.lstrip()
     marker = OPEN.strip()
-    if head.startswith(marker):
+    if head.startswith((marker, "{")):
         return True
     if marker.startswith(head):
         return None
     return False
 
 
-def parse_tool_calls(text: str) -> list[ParsedCall]:
-    """The complete calls in ``text`` (a reply that :func:`starts_tool_calls`), in order.
+def _call(value: Any, source: str) -> ParsedCall:
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("name"), str)
+        or not isinstance(value.get("arguments", {}), dict)
+    ):
+        raise ValueError(f"not a tool call: {source!r}")
+    arguments = json.dumps(value.get("arguments", {}), ensure_ascii=False)
+    return ParsedCall(name=value["name"], arguments=arguments)
 
-    A block that is not closed yet is left out; a block whose JSON does not parse, or is
+
+def parse_tool_calls(text: str) -> list[ParsedCall]:
+    """The complete calls in ``text`` (a reply that :func:`starts_tool_calls`), in order:
+    its ``<tool_call>`` blocks, or the bare JSON objects it starts with.
+
+    A call not complete yet is left out; a complete one whose JSON does not parse, or is
     not a ``{"name": str, "arguments": object}``, raises ``ValueError`` (a constrained
     reply never has one)."""
+    if text.lstrip().startswith("{"):
+        return _bare_calls(text)
     calls = []
     for match in re.finditer(
         re.escape(OPEN.strip()) + r"\s*(.*?)\s*" + re.escape(CLOSE.strip()), text, re.S
     ):
-        value = json.loads(match.group(1))
-        if (
-            not isinstance(value, dict)
-            or not isinstance(value.get("name"), str)
-            or not isinstance(value.get("arguments", {}), dict)
-        ):
-            raise ValueError(f"not a tool call: {match.group(1)!r}")
-        arguments = json.dumps(value.get("arguments", {}), ensure_ascii=False)
-        calls.append(ParsedCall(name=value["name"], arguments=arguments))
+        calls.append(_call(json.loads(match.group(1)), match.group(1)))
     return calls
+
+
+def _bare_calls(text: str) -> list[ParsedCall]:
+    decoder = json.JSONDecoder()
+    calls, position = [], 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return calls
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            # Not complete yet (a constrained reply's objects always are in the end).
+            return calls
+        calls.append(_call(value, text[position:end]))
+        position = end
