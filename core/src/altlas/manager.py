@@ -8,42 +8,35 @@ carries that out one load at a time. Idle models unload after their ``keep_alive
 Models load through the model host (``MODEL_HOST``); a model whose host process died
 (:class:`~altlas_sdk.errors.ModelCrashed`) is dropped, counted, and loaded again on
 the next request (:mod:`altlas.crash_watch`); on hosts with several nodes, each node
-has its own budget (:mod:`altlas.placement`).
+has its own budget (:mod:`altlas.placement`). The budgets are carried out by
+:mod:`altlas.room`, unloads by :mod:`altlas.unloading` (an explicit unload removes a
+model shared by several API servers for all of them; any other lets go on this one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
-from altlas.budget import (
-    Budget,
-    Evict,
-    Fits,
-    Holder,
-    Insufficient,
-    describe_holders,
-    load_need,
-    plan_room,
-)
+from altlas.budget import load_need
 from altlas.catalog import Catalog, CatalogEntry
 from altlas.config import Settings
 from altlas.crash_watch import CrashWatch
 from altlas.default_plugins.thread_host import ThreadHost
 from altlas.executor import Executor
 from altlas.keep_alive import KeepAlive
-from altlas.memory import measure_load, release_freed_memory
+from altlas.memory import measure_load
 from altlas.model_files import ModelFilesResolver
 from altlas.model_state import ModelSlot, ModelUsage, unavailable_reason
-from altlas.placement import NodeBudget, node_budgets, plan_placement, wanted_node
 from altlas.pull.downloads import with_download
 from altlas.registry import Registry
-from altlas_sdk import DevicePolicy, LoadedModel, MemoryEstimate, ModelHost, ModelSpec
+from altlas.room import Room
+from altlas.unloading import REQUESTED, Unloader
+from altlas_sdk import DevicePolicy, LoadedModel, ModelHost, ModelSpec
 from altlas_sdk.errors import (
     AltlasError,
     BackendUnavailable,
@@ -86,24 +79,20 @@ class ModelManager:
             )
             for entry in catalog
         }
-        self._budget = Budget(
-            ram_bytes=settings.ram_budget_bytes(),
-            gpu_bytes=settings.gpu_budget_bytes(),
-            min_residency=settings.min_residency,
-        )
-        # Budget decisions (check, evict, reserve) are made one load at a time.
-        self._room = asyncio.Lock()
+        self._room = Room(self._slots, settings, self.host, executor, self._spec_of, self._evict)
         # keep_alive a client asked for, per model (see request_keep_alive).
         self._requested_keep_alive: dict[str, float] = {}
-        self._keep_alive = KeepAlive(self._slots, self.keep_alive_of, self._room, self._unload_idle)
-        # Set (and replaced) whenever a model becomes idle or leaves memory, so that a
-        # load waiting for room looks again at once instead of polling.
-        self._changed = asyncio.Event()
-        #: Loads, unloads by reason ("evicted", "idle", "requested"), failed loads and
-        #: crashes.
+        self._keep_alive = KeepAlive(
+            self._slots, self.keep_alive_of, self._room.lock, self._unload_idle
+        )
+        #: Loads, unloads by reason ("evicted", "idle", "requested", "reloaded",
+        #: "shutdown", "unloaded_elsewhere"), failed loads and crashes.
         self.counts: Counter[tuple[str, str]] = Counter()
         self._crashes = CrashWatch(
-            self._slots, executor, self.counts, self._notify, self._ensure_loaded
+            self._slots, executor, self.counts, self._room.changed, self._ensure_loaded
+        )
+        self._unloader = Unloader(
+            self._slots, executor, self.counts, self._room, self._crashes, catalog
         )
 
     # --- reading -----------------------------------------------------------------
@@ -111,6 +100,7 @@ class ModelManager:
     def status(self, model_id: str) -> ModelStatus:
         """The model's current state; raises ``ModelNotFound`` for an unknown id."""
         entry = self.catalog.get(model_id)
+        self._unloader.drop_if_gone(model_id)
         slot = self._slots[model_id]
         if slot.state != "available":
             status = slot.status(model_id)
@@ -162,6 +152,7 @@ class ModelManager:
 
     def holdings(self) -> list[ModelUsage]:
         """Every loaded or loading model and what it holds."""
+        self._unloader.drop_gone()
         return [
             slot.holding(model_id)
             for model_id, slot in self._slots.items()
@@ -219,11 +210,7 @@ class ModelManager:
             slot.last_used_at = time.time()
             self._keep_alive.schedule(model_id)
             if not slot.in_flight:
-                self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+                self._room.changed()
 
     async def acquire(self, model_id: str) -> LoadedModel:
         """The loaded model for an inference, loading it on demand when allowed.
@@ -241,6 +228,7 @@ class ModelManager:
 
     async def _ensure_loaded(self, model_id: str) -> LoadedModel:
         entry = self.catalog.get(model_id)
+        self._unloader.drop_if_gone(model_id)
         slot = self._slots[model_id]
         if slot.model is not None:
             return slot.model
@@ -269,7 +257,8 @@ class ModelManager:
             files = await self.executor.run(self.resolver.fetch, spec)
             slot.estimated = await self.executor.run(backend.estimate_memory, spec, files)
             need = load_need(slot.estimated, slot.last_measured, slot.declared_bytes)
-            await self._make_room(spec.id, slot, need)
+            self._unloader.drop_gone()  # what another API server unloaded holds nothing
+            await self._room.make(spec.id, slot, need)
             load_started = time.perf_counter()
             model, measured = await self.executor.run(
                 measure_load,
@@ -325,83 +314,14 @@ class ModelManager:
         slot.resident_since = time.monotonic()
         self.counts["loaded", spec.id] += 1
         logger.info("loaded model %s on %s", spec.id, model.device)
-        await self._settle(spec.id, slot)
+        await self._room.settle(spec.id, slot)
         return model
 
-    # --- the memory budget -------------------------------------------------------
+    def _spec_of(self, model_id: str) -> ModelSpec:
+        return self.catalog.get(model_id).spec
 
-    async def _make_room(self, model_id: str, slot: ModelSlot, need: MemoryEstimate) -> None:
-        """Carry out the budget's plan until ``need`` fits, then reserve it: evict,
-        or wait for a model to become idle or leave memory (up to ``QUEUE_TIMEOUT``:
-        then 503); 507 when it can never fit."""
-        deadline = time.monotonic() + self.settings.queue_timeout
-        nodes = await self._node_budgets()
-        wanted = wanted_node(self.catalog.get(model_id).spec.placement)
-        while True:
-            async with self._room:
-                node, plan = plan_placement(
-                    model_id,
-                    need,
-                    self._holders(),
-                    {mid: other.node for mid, other in self._slots.items()},
-                    nodes,
-                    time.monotonic(),
-                    single=self._budget,
-                    wanted=wanted,
-                )
-                if isinstance(plan, Fits):
-                    # Reserved under the lock: the next load's plan counts this one.
-                    slot.reserved, slot.node = True, node
-                    return
-                if isinstance(plan, Insufficient):
-                    raise InsufficientMemory(plan.message)
-                if isinstance(plan, Evict):
-                    logger.info("evicting model %s to make room for %s", plan.model_id, model_id)
-                    await self._unload(plan.model_id, reason="evicted")
-                    continue
-                wait_s, changed = plan.seconds, self._changed
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                holders = describe_holders(
-                    model_id, self._holders(), self._budget.min_residency, time.monotonic()
-                )
-                raise Overloaded(
-                    f"model '{model_id}' waited {self.settings.queue_timeout:g}s for memory: "
-                    f"{holders}",
-                    retry_after=max(1.0, wait_s),
-                )
-            await _wait(changed, min(wait_s, remaining))
-
-    async def _settle(self, model_id: str, slot: ModelSlot) -> None:
-        """After a load that measured more than it reserved: evict idle models, least
-        recently used first, until the charges fit ``RAM_MEMORY_LIMIT`` again. Nothing
-        waits here (the model is in memory already); a host with several nodes planned
-        the load onto its node instead."""
-        if await self._node_budgets():
-            return
-        async with self._room:
-            while True:
-                plan = plan_room(
-                    model_id, slot.charge(), self._holders(), self._budget, time.monotonic()
-                )
-                if not isinstance(plan, Evict):
-                    return
-                logger.info(
-                    "evicting model %s: %s holds more than it asked", plan.model_id, model_id
-                )
-                await self._unload(plan.model_id, reason="evicted")
-
-    def _holders(self) -> list[Holder]:
-        return [slot.holder(model_id) for model_id, slot in self._slots.items()]
-
-    async def _node_budgets(self) -> list[NodeBudget]:
-        """Each node's budget where the host runs models on several nodes; none (one
-        budget, no node) where it has one."""
-        nodes = await self.executor.run(self.host.nodes)
-        if len(nodes) < 2:
-            return []
-        limit_set = self.settings.ram_memory_limit is not None
-        return node_budgets(nodes, self._budget, ram_limit_set=limit_set)
+    async def _evict(self, model_id: str) -> None:
+        await self._unloader.unload(model_id, reason="evicted")
 
     # --- idle unloading ----------------------------------------------------------
 
@@ -438,8 +358,10 @@ class ModelManager:
         self._crashes.stop()
         await self.unload_all()
 
-    async def unload_model(self, model_id: str) -> ModelStatus:
-        """Unload ``model_id`` and unpin it.
+    async def unload_model(self, model_id: str, *, reason: str = REQUESTED) -> ModelStatus:
+        """Unload ``model_id`` and unpin it. ``reason`` ``"requested"`` (an explicit
+        unload) removes a model shared by several API servers for all of them; any
+        other (``"shutdown"``) lets go of it on this server only.
 
         A load in progress is waited for first, and so are the requests running or
         queued on the model (up to ``QUEUE_TIMEOUT``): a backend is never torn down
@@ -464,8 +386,8 @@ class ModelManager:
                     self.settings.queue_timeout,
                 )
                 break
-            await _wait(self._changed, remaining)
-        await self._unload(model_id, reason="requested")
+            await self._room.wait(remaining)
+        await self._unloader.unload(model_id, reason=reason)
         return self.status(model_id)
 
     def track(self, spec: ModelSpec) -> None:
@@ -480,66 +402,16 @@ class ModelManager:
         take (a config reload changed or removed its entry: its next use loads the new
         one). With ``remove``, it leaves the catalog at that moment: later requests get
         404, those in flight finish."""
-        slot = self._slots[model_id]
-        while True:
-            if slot.load is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(slot.load)
-                continue
-            if slot.in_flight:
-                await _wait(self._changed, 1.0)
-                continue
-            if remove and model_id in self.catalog:
-                # Nothing awaited since the check: no request can start in between.
-                self.catalog.remove(model_id)
-                slot.pinned = False
-            async with self._room:
-                if slot.in_flight or slot.load is not None:
-                    continue  # a request came for the changed entry meanwhile
-                await self._unload(model_id, reason="reloaded")
-                return
+        await self._unloader.retire(model_id, self.catalog if remove else None)
 
     async def _unload_idle(self, model_id: str) -> None:
-        await self._unload(model_id, reason="idle")
-
-    async def _unload(self, model_id: str, *, reason: str) -> None:
-        slot = self._slots[model_id]
-        model = slot.model
-        if model is None:
-            return
-        # Detach first: a request arriving now loads the model again rather than
-        # running on one being torn down.
-        slot.model = None
-        slot.state = "unloading"
-        try:
-            await self.executor.run(model.unload)
-        except ModelCrashed as crash:
-            # It died before it could be unloaded: gone all the same, so an eviction
-            # still makes its room; the crash is counted.
-            self._crashes.record(model_id, crash)
-        finally:
-            slot.version = slot.loaded_at = slot.expires_at = None
-            slot.measured = None
-            slot.reserved = False
-            slot.state, slot.detail = "available", None
-            del model
-            gc.collect()
-            release_freed_memory()
-            self._notify()
-        self.counts[reason, model_id] += 1
-        logger.info("unloaded model %s (%s)", model_id, reason)
+        await self._unloader.unload(model_id, reason="idle")
 
     async def unload_all(self) -> None:
-        """Unload every loaded model (at shutdown)."""
+        """Let go of every loaded model (at shutdown: on this API server only)."""
         for model_id, slot in self._slots.items():
             if slot.model is not None or slot.load is not None:
                 try:
-                    await self.unload_model(model_id)
+                    await self.unload_model(model_id, reason="shutdown")
                 except Exception:
                     logger.exception("unloading %s at shutdown failed", model_id)
-
-
-async def _wait(changed: asyncio.Event, seconds: float) -> None:
-    """Until ``changed`` is set (a model became idle or left memory) or ``seconds`` pass."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(changed.wait(), seconds)

@@ -5,19 +5,22 @@ onto a node where it fits beside the models already there (:func:`plan_placement
 with :func:`altlas.budget.plan_room` deciding for each node. A host with one node (the
 ``thread`` host) plans exactly as before, with no node at all.
 
-The order of preference: a node where the model fits as it is (the one with the most
-RAM left); else evicting the least recently used idle model of any node; else waiting
-for the node that frees soonest. When no node could ever hold it, the 507 names each
-node and what holds its memory.
+Only the nodes that have every resource a catalog entry's ``placement`` asks for
+(``{"GPU": 1}``, a custom resource such as ``{"node-a": 0.01}``) are candidates, and a
+``node:<name>`` key keeps only that node. The order of preference: a node where the
+model fits as it is (the one with the most RAM left); else evicting the least recently
+used idle model of any node; else waiting for the node that frees soonest. When no node
+could ever hold it, the 507 names each node and what holds its memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from altlas.budget import Budget, Evict, Fits, Holder, Insufficient, Plan, Wait, plan_room
 from altlas_sdk import MemoryEstimate, NodeInfo
+from altlas_sdk.errors import Conflict
 
 #: The share of a node's RAM that is its budget when ``RAM_MEMORY_LIMIT`` is not set
 #: (the same default as for the machine the API server runs on).
@@ -30,6 +33,8 @@ class NodeBudget:
 
     node: str
     budget: Budget
+    #: The node's resources (``NodeInfo.resources``): what a ``placement`` may ask for.
+    resources: Mapping[str, float] = field(default_factory=dict)
 
 
 def node_budgets(
@@ -44,7 +49,7 @@ def node_budgets(
         budget = base
         if not ram_limit_set and info.ram_total_bytes:
             budget = replace(base, ram_bytes=int(info.ram_total_bytes * DEFAULT_RAM_SHARE))
-        budgets.append(NodeBudget(info.node, budget))
+        budgets.append(NodeBudget(info.node, budget, dict(info.resources)))
     return budgets
 
 
@@ -65,20 +70,32 @@ def plan_placement(
     now: float,
     *,
     single: Budget,
-    wanted: str | None = None,
+    placement: Mapping[str, float] | None = None,
 ) -> tuple[str | None, Plan]:
     """The node to load ``model_id`` on and what must happen first: one
     :func:`~altlas.budget.plan_room` per candidate node over the models there
     (``node_of``: each model's node), the best of them chosen as the module says.
-    Without ``nodes`` (a host with one node), the one plan against ``single``."""
+    ``placement`` is the catalog entry's: it narrows the candidates (409
+    ``placement_unsatisfiable`` when no live node has its resources). Without
+    ``nodes`` (a host with one node), the one plan against ``single``."""
     if not nodes:
         return None, plan_room(model_id, need, holders, single, now)
+    placement = placement or {}
+    wanted = wanted_node(placement)
     candidates = [n for n in nodes if wanted is None or n.node == wanted]
     if not candidates:
         known = ", ".join(n.node for n in nodes) or "none"
         return None, Insufficient(
             f"model '{model_id}' is placed on node '{wanted}', which the model host does "
             f"not have (live nodes: {known})"
+        )
+    candidates = [n for n in candidates if _has_resources(n, placement)]
+    if not candidates:
+        asked = ", ".join(f"{key}: {amount:g}" for key, amount in _resources(placement).items())
+        raise Conflict(
+            f"model '{model_id}' needs {{{asked}}} per replica (its placement), which no "
+            f"live node has ({_describe(nodes, placement)})",
+            code="placement_unsatisfiable",
         )
     plans = [
         (n.node, plan_room(model_id, need, _on(n.node, holders, node_of), n.budget, now))
@@ -98,6 +115,27 @@ def plan_placement(
         f"node '{node}': {plan.message}" for node, plan in plans if isinstance(plan, Insufficient)
     )
     return None, Insufficient(f"model '{model_id}' fits no node. {reasons}")
+
+
+def _resources(placement: Mapping[str, float]) -> dict[str, float]:
+    """The resources ``placement`` asks for, without the ``node:<name>`` pin."""
+    return {key: amount for key, amount in placement.items() if not key.startswith("node:")}
+
+
+def _has_resources(node: NodeBudget, placement: Mapping[str, float]) -> bool:
+    return all(
+        node.resources.get(key, 0.0) >= amount for key, amount in _resources(placement).items()
+    )
+
+
+def _describe(nodes: Sequence[NodeBudget], placement: Mapping[str, float]) -> str:
+    """What each node has of the resources ``placement`` asks for."""
+    asked = _resources(placement)
+    return "; ".join(
+        f"node '{n.node}' has "
+        + ", ".join(f"{key}: {n.resources.get(key, 0.0):g}" for key in asked)
+        for n in nodes
+    )
 
 
 def _on(node: str, holders: Sequence[Holder], node_of: Mapping[str, str | None]) -> list[Holder]:

@@ -85,9 +85,12 @@ class Registry:
 
     def concurrency(self, spec: ModelSpec) -> int:
         """How many calls ``spec``'s model runs at once: the entry's ``max_concurrency``,
-        else its backend's (1 when the backend is not installed)."""
+        else its backend's (1 when the backend is not installed), times its
+        ``replicas`` (each replica runs that many; the ``thread`` host refuses more
+        than one replica, so there it is always one)."""
         owned = self.backends.get(spec.backend)
-        return spec.max_concurrency or (owned.item.max_concurrency if owned else 1)
+        per_replica = spec.max_concurrency or (owned.item.max_concurrency if owned else 1)
+        return per_replica * spec.replicas
 
     def batches_natively(self, spec: ModelSpec) -> bool:
         """Whether ``spec``'s backend runs several inputs in one call."""

@@ -181,8 +181,24 @@ class LoadedModel(ABC):
         """
         raise BadRequest(f"this model does not stream task '{task}' output")
 
+    def alive(self) -> bool:
+        """Whether the model is still there to serve. A host whose models are shared
+        by several API servers answers ``False`` once another server unloaded it: the
+        core then drops it quietly (state ``available``, no crash) and loads it again
+        on the next request. A crash is not reported here but by the next call
+        (:class:`~altlas_sdk.errors.ModelCrashed`). The default: always ``True``."""
+        return True
+
     def unload(self) -> None:  # noqa: B027 - optional hook, most backends free on GC
-        """Release what :meth:`Backend.load` took. The core drops its reference after."""
+        """Release what :meth:`Backend.load` took, for every API server that shares the
+        model (an explicit ``POST /api/models/{id}/unload``). The core drops its
+        reference after."""
+
+    def release(self) -> None:
+        """Let go of the model on this API server only (its keep-alive ran out, it was
+        evicted, the server shuts down): a host that shares models between servers
+        keeps them for the others. The default: :meth:`unload`."""
+        self.unload()
 
 
 class BatchedModel(LoadedModel):
