@@ -109,6 +109,10 @@ class Unloader:
         model = slot.model
         if model is None or model.alive():
             return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a read from another thread (the resource monitor): the loop's to do
         slot.model = None
         _forget(slot)
         self._counts["unloaded_elsewhere", model_id] += 1
