@@ -206,11 +206,25 @@ class ModelManager:
                 self._crashes.crashed(model_id, model, crash)
             raise
         finally:
-            slot.in_flight -= 1
-            slot.last_used_at = time.time()
-            self._keep_alive.schedule(model_id)
-            if not slot.in_flight:
-                self._room.changed()
+            self._release_use(model_id)
+
+    def hold_while_running(self, model_id: str, running: asyncio.Future[object]) -> None:
+        """Keep ``model_id`` in use until ``running`` ends: a backend call whose request
+        went away (its client left, its orchestration timed out) still runs in its
+        thread, and the model must not be evicted or unloaded under it."""
+        slot = self._slots.get(model_id)
+        if slot is None or running.done():
+            return
+        slot.in_flight += 1
+        running.add_done_callback(lambda _: self._release_use(model_id))
+
+    def _release_use(self, model_id: str) -> None:
+        slot = self._slots[model_id]
+        slot.in_flight -= 1
+        slot.last_used_at = time.time()
+        self._keep_alive.schedule(model_id)
+        if not slot.in_flight:
+            self._room.changed()
 
     async def acquire(self, model_id: str) -> LoadedModel:
         """The loaded model for an inference, loading it on demand when allowed.

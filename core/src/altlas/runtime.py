@@ -61,7 +61,10 @@ class Runtime:
         cache = response_cache(settings, self.registry)
         self.metrics = Metrics()
         scheduler = Scheduler(
-            self.executor, max_queue=settings.max_queue, timeout=settings.queue_timeout
+            self.executor,
+            max_queue=settings.max_queue,
+            timeout=settings.queue_timeout,
+            on_abandoned=self.models.hold_while_running,
         )
         self.inference = InferenceService(
             ModelSelector(self.catalog, self.registry, self.models, settings),

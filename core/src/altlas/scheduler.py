@@ -18,7 +18,7 @@ import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from altlas.executor import Executor
 from altlas_sdk import CancellationToken
@@ -105,11 +105,22 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 class Scheduler:
     """Runs backend calls in the executor under per-model concurrency and queue limits."""
 
-    def __init__(self, executor: Executor, *, max_queue: int = 64, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        max_queue: int = 64,
+        timeout: float = 30.0,
+        on_abandoned: Callable[[str, asyncio.Future[Any]], None] | None = None,
+    ) -> None:
         self.executor = executor
         self.max_queue = max_queue
         self.timeout = timeout
         self.lanes: dict[str, Lane] = {}
+        #: Told (model id, the running call) when a call's awaiting task is cancelled
+        #: while the call still runs in its thread: the model manager keeps the model
+        #: in use until it returns (:meth:`ModelManager.hold_while_running`).
+        self.on_abandoned = on_abandoned
 
     def lane(self, model_id: str, concurrency: int) -> Lane:
         """The lane of ``model_id``, created with ``concurrency`` slots on first use."""
@@ -155,6 +166,8 @@ class Scheduler:
             # The call is still running in its thread: its slot stays taken until it
             # returns, and its outcome is collected so that nothing is left unread.
             running.add_done_callback(lambda done: _finish(lane, done))
+            if self.on_abandoned is not None:
+                self.on_abandoned(model_id, running)
             raise
         except BaseException:
             lane.release()
