@@ -154,3 +154,12 @@ def test_a_load_needs_what_its_last_load_took_and_the_declared_ram():
     assert load_need(ram(50), ram(60, 30), None) == ram(60, 30)
     assert load_need(ram(50, 40), ram(40, 30), None) == ram(50, 40)
     assert load_need(ram(50), ram(60, 30), 100 * MB) == ram(100, 30)
+
+
+def test_a_measurement_over_the_whole_budget_is_not_trusted_while_the_estimate_fits():
+    # RSS growth during a load counts whatever ran beside it: a model measured at 458 MB
+    # once must not be refused for good under a 390 MB budget it fits by its estimate.
+    assert load_need(ram(160), ram(458), None, 390 * MB) == ram(160)
+    # Within the budget, the measurement still wins; an estimate over it is kept.
+    assert load_need(ram(160), ram(300), None, 390 * MB) == ram(300)
+    assert load_need(ram(400), ram(458), None, 390 * MB) == ram(458)

@@ -114,14 +114,24 @@ def load_need(
     estimated: MemoryEstimate,
     last_measured: MemoryEstimate | None,
     declared_bytes: int | None,
+    budget_ram_bytes: int | None = None,
 ) -> MemoryEstimate:
     """The room a load asks for: the backend's estimate, or what the last load
     measured when that was more (backends estimate from files, without knowing the
     device or the buffers the library allocates: a model that took more last time
-    will again), and the declared RAM when the operator declared it."""
+    will again), and the declared RAM when the operator declared it.
+
+    A last measurement larger than the whole RAM budget (``budget_ram_bytes``) while
+    the estimate fits it is not trusted: a load is measured by the process's RSS,
+    which other loads and inferences running beside it also grow, and trusting it would
+    refuse the model with 507 for good. The load asks for the estimate, and what it
+    really holds is charged once it has loaded."""
     gpu, ram = estimated.gpu_bytes, estimated.ram_bytes
     if last_measured is not None:
-        gpu, ram = max(gpu, last_measured.gpu_bytes), max(ram, last_measured.ram_bytes)
+        gpu = max(gpu, last_measured.gpu_bytes)
+        noisy = budget_ram_bytes is not None and last_measured.ram_bytes > budget_ram_bytes
+        if not noisy or ram > budget_ram_bytes:
+            ram = max(ram, last_measured.ram_bytes)
     if declared_bytes is not None:
         ram = declared_bytes
     return MemoryEstimate(ram_bytes=ram, gpu_bytes=gpu)

@@ -270,7 +270,12 @@ class ModelManager:
             slot.state, slot.detail = "loading", None
             files = await self.executor.run(self.resolver.fetch, spec)
             slot.estimated = await self.executor.run(backend.estimate_memory, spec, files)
-            need = load_need(slot.estimated, slot.last_measured, slot.declared_bytes)
+            need = load_need(
+                slot.estimated,
+                slot.last_measured,
+                slot.declared_bytes,
+                self._room.budget.ram_bytes,
+            )
             self._unloader.drop_gone()  # what another API server unloaded holds nothing
             await self._room.make(spec.id, slot, need)
             load_started = time.perf_counter()
