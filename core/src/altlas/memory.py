@@ -11,13 +11,14 @@ process's (:func:`library_bytes`), and the model is charged the rest.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.abc
 import importlib.machinery
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
@@ -43,7 +44,8 @@ def measure_load(load: Callable[[], T]) -> tuple[T, MemoryEstimate]:
     meter = ImportMeter.installed()
     ram_before, gpu_before = process_rss(), process_gpu_bytes()
     imported_before = meter.total
-    result = load()
+    with meter.metering():
+        result = load()
     ram_after, gpu_after = process_rss(), process_gpu_bytes()
     imported = meter.total - imported_before
     return result, MemoryEstimate(
@@ -76,6 +78,19 @@ class ImportMeter(importlib.abc.MetaPathFinder):
         self._lock = threading.Lock()
         self._local = threading.local()
         self._subclasses: dict[type, type] = {}
+        #: Loads running now: imports are metered only while one runs.
+        self._loads = 0
+
+    @contextlib.contextmanager
+    def metering(self) -> Iterator[None]:
+        """Meter the imports done while the block (one model's load) runs."""
+        with self._lock:
+            self._loads += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._loads -= 1
 
     @classmethod
     def installed(cls) -> ImportMeter:
@@ -90,7 +105,7 @@ class ImportMeter(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Any = None, target: Any = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if getattr(self._local, "finding", False):
+        if not self._loads or getattr(self._local, "finding", False):
             return None
         self._local.finding = True
         try:
@@ -118,6 +133,8 @@ class ImportMeter(importlib.abc.MetaPathFinder):
         kind = type(loader)
         if isinstance(loader, type) or not hasattr(loader, "exec_module"):
             return  # a class used as its own loader (builtins, frozen): nothing to meter
+        if getattr(kind, "_altlas_metered", False):
+            return  # a loader serving a module inside another's import: metered already
         metered = self._subclasses.get(kind)
         if metered is None:
             metered = self._subclasses[kind] = _metered_loader_class(kind, self)
@@ -126,27 +143,37 @@ class ImportMeter(importlib.abc.MetaPathFinder):
         except TypeError:
             pass  # a loader class that cannot be subclassed this way: left unmetered
 
-    def measure(self, run: Callable[[], None]) -> None:
-        """Run ``run`` (one module's execution), adding its RSS growth to ``total``
-        when it is the thread's outermost import."""
+    def measure(self, loader: Any, kind: type, module: ModuleType) -> None:
+        """Execute ``module`` with ``loader`` as its own class ``kind`` would, adding
+        the RSS growth to ``total`` when it is the thread's outermost import. Nested
+        imports run straight through (one frame each: deep import chains must not
+        reach the recursion limit)."""
         depth = getattr(self._local, "depth", 0)
-        self._local.depth = depth + 1
-        before = process_rss() if depth == 0 else 0
         try:
-            run()
-        finally:
-            self._local.depth = depth
-            if depth == 0:
+            if depth:
+                kind.exec_module(loader, module)
+                return
+            self._local.depth = 1
+            before = process_rss()
+            try:
+                kind.exec_module(loader, module)
+            finally:
+                self._local.depth = 0
                 grown = max(0, process_rss() - before)
                 with self._lock:
                     self.total += grown
+        finally:
+            # One loader object may serve many modules (pytest's assertion rewriter
+            # does): it goes back to its own class once this module is executed.
+            loader.__class__ = kind
 
 
 def _metered_loader_class(kind: type, meter: ImportMeter) -> type:
     def exec_module(self: Any, module: ModuleType) -> None:
-        meter.measure(lambda: kind.exec_module(self, module))
+        meter.measure(self, kind, module)
 
-    return type(kind.__name__, (kind,), {"exec_module": exec_module, "__module__": kind.__module__})
+    namespace = {"exec_module": exec_module, "__module__": kind.__module__, "_altlas_metered": True}
+    return type(kind.__name__, (kind,), namespace)
 
 
 _nvml_lock = threading.Lock()

@@ -43,7 +43,9 @@ def console_server(run_server: Callable[..., Any], console_env: dict[str, str]) 
         yield server.base
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in the
+# main thread while it is open, and the suite's later tests call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail("no /usr/bin/chromium: scripts/install.sh installs it (Debian's chromium)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,13 +151,23 @@ def test_non_audio_is_a_415_naming_the_problem(client: TestClient) -> None:
     assert error["code"] == "unsupported_audio" and "not a readable audio file" in error["message"]
 
 
+def _place(source: Path, folder: Path) -> None:
+    """Put the files of ``source`` in ``folder`` as an operator would: hard links (or
+    copies across file systems), since a symbolic link out of MODEL_DIR is refused."""
+    for item in source.iterdir():
+        if item.name.startswith("."):
+            continue
+        try:
+            (folder / item.name).hardlink_to(item.resolve())
+        except OSError:
+            shutil.copyfile(item, folder / item.name)
+
+
 def test_a_folder_in_model_dir_is_discovered(tmp_path: Path, cache_dir: Path) -> None:
     joined = cache_dir / "whisper" / "base"
     own = tmp_path / "models" / "my-whisper"
     own.mkdir(parents=True)
-    for item in joined.iterdir():
-        if not item.name.startswith("."):
-            (own / item.name).symlink_to(item)
+    _place(joined, own)
     (tmp_path / "models" / "not-whisper").mkdir()
     runtime = build_runtime({"MODEL_DIR": str(tmp_path / "models")})
     entry = runtime.catalog.get("my-whisper").spec
@@ -170,9 +181,7 @@ def test_the_design_documents_curl_example(tmp_path: Path, cache_dir: Path, clie
     joined = cache_dir / "whisper" / "base"
     folder = tmp_path / "models" / "whisper-small"
     folder.mkdir(parents=True)
-    for item in joined.iterdir():
-        if not item.name.startswith("."):
-            (folder / item.name).symlink_to(item)
+    _place(joined, folder)
     runtime = build_runtime(
         {
             "MODEL_DIR": str(tmp_path / "models"),
