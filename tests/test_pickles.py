@@ -5,6 +5,7 @@ altlas-easyocr and altlas-pyannote.)"""
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -22,13 +23,13 @@ from altlas_sdk.pickles import (
 
 
 class Exploit:
-    """Unpickling it creates ``marker``: proof that a pickle ran."""
+    """Unpickling it creates the folder ``marker``: proof that a pickle ran."""
 
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(self.marker),))
 
 
 def spec(trusted: bool) -> ModelSpec:

@@ -6,6 +6,7 @@ would on its own."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from altlas_sdk import DevicePolicy, ModelFiles
@@ -17,13 +18,13 @@ ENV = {"ALTLAS_LOAD_PLUGINS": "yolo", "USE_GPU": "false"}
 
 
 class Exploit:
-    """Unpickling it creates ``marker``: proof that a pickle ran."""
+    """Unpickling it creates the folder ``marker``: proof that a pickle ran."""
 
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(self.marker),))
 
 
 def plant(model_dir: Path, marker: Path) -> None:
