@@ -171,6 +171,10 @@ def test_body_task_must_match_the_route(echo, make_runtime, serve):
         )
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "task_mismatch"
+        # An empty task is no task the route runs either.
+        empty = client.post("/api/tasks/reverse-text", json={"inputs": "abc", "task": ""})
+        assert empty.status_code == 422
+        assert empty.json()["error"]["code"] == "task_mismatch"
         by_task = client.post("/api/inference/", json={"inputs": "abc", "task": "reverse-text"})
         assert by_task.json()["model_id"] == "echo-1"
 

@@ -90,7 +90,8 @@ class ModelSelector:
 
     def select(self, request: InferenceRequest, route_task: str | None) -> Selection:
         """The model and task for ``request``; ``route_task`` is the task a route names."""
-        if route_task and request.task and request.task != route_task:
+        # An empty "task" is not the route's task either: the schema's enum refuses it.
+        if route_task and request.task is not None and request.task != route_task:
             raise ValidationFailed(
                 f"this route runs task '{route_task}', the body asks for '{request.task}'",
                 param="$.task",
