@@ -66,6 +66,11 @@ def test_two_workers_report_one_coherent_set(run_server, base_env, tmp_path) -> 
                 answer = httpx.get(f"{server.base}/api/tasks", headers={"connection": "close"})
                 assert answer.status_code == 200
                 sent += 1
+        # A worker counts a request once its answer is sent: the client may read the
+        # answer first, so wait for the last counts to be written.
+        while sum(_per_worker(folder).values()) < sent:
+            assert time.monotonic() < deadline, (_per_worker(folder), sent)
+            time.sleep(0.05)
         counts = _per_worker(folder)
         assert "1" not in counts  # the earlier run's file was removed at start
 
