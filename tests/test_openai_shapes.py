@@ -122,7 +122,8 @@ def test_completion_and_its_chunks_validate(http: httpx.Client) -> None:
         assert chunk["choices"][0]["finish_reason"] is None
         validator.validate({**chunk, "choices": [{**chunk["choices"][0], "finish_reason": "stop"}]})
     validator.validate(chunks[-1])
-    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    # Six tokens may end at the model's own end of text: either reason is OpenAI's.
+    assert chunks[-1]["choices"][0]["finish_reason"] in {"length", "stop"}
 
 
 def test_embeddings_and_models_validate(http: httpx.Client) -> None:
