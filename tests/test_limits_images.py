@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-PIL = pytest.importorskip("PIL.Image", reason="the vision tasks decode with Pillow")
+from PIL import Image
 
 MODEL = "yolo11n-pose"
 SIDE = 4000  # 16 megapixels: 64 MB decoded as RGBA
@@ -28,7 +27,7 @@ MB = 1024 * 1024
 def _png(side: int) -> bytes:
     """A flat translucent RGBA PNG: a few KB on the wire, ``side``² pixels decoded."""
     buffer = io.BytesIO()
-    PIL.new("RGBA", (side, side), (10, 200, 30, 128)).save(buffer, format="PNG")
+    Image.new("RGBA", (side, side), (10, 200, 30, 128)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
