@@ -107,12 +107,12 @@ class Timings(Struct, kw_only=True):
     eval_duration: int
 
 
-class ChatResponse(Struct, kw_only=True, omit_defaults=True):
-    """One object of a ``/api/chat`` answer (the last has ``done`` and the timings)."""
+class _Answer(Struct, kw_only=True, omit_defaults=True):
+    """What every object of a ``/api/chat`` or ``/api/generate`` answer carries; the last
+    one has ``done`` and the timings."""
 
     model: str
     created_at: str
-    message: AssistantMessage
     done: bool
     done_reason: str | None = None
     total_duration: int | None = None
@@ -123,20 +123,16 @@ class ChatResponse(Struct, kw_only=True, omit_defaults=True):
     eval_duration: int | None = None
 
 
-class GenerateResponse(Struct, kw_only=True, omit_defaults=True):
+class ChatResponse(_Answer, kw_only=True, omit_defaults=True):
+    """One object of a ``/api/chat`` answer."""
+
+    message: AssistantMessage
+
+
+class GenerateResponse(_Answer, kw_only=True, omit_defaults=True):
     """One object of a ``/api/generate`` answer."""
 
-    model: str
-    created_at: str
     response: str
-    done: bool
-    done_reason: str | None = None
-    total_duration: int | None = None
-    load_duration: int | None = None
-    prompt_eval_count: int | None = None
-    prompt_eval_duration: int | None = None
-    eval_count: int | None = None
-    eval_duration: int | None = None
 
 
 class EmbedResponse(Struct, kw_only=True):
