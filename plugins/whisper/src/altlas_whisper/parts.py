@@ -9,18 +9,15 @@ it. Nothing is joined at install time.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from altlas_sdk import ModelSource, SourceContext
-from altlas_sdk.errors import InvalidModelFile, WeightsMissing
+from altlas_sdk.errors import WeightsMissing
+from altlas_sdk.parts import join_parts, package_file
 
-_CHUNK = 1 << 20
 _VERIFIED = ".verified-sha256"
 
 
@@ -54,15 +51,6 @@ SPLIT_MODELS: dict[str, SplitModel] = {
 }
 
 
-def _package_file(ref: str) -> Path | None:
-    """A file inside an installed package, found without importing the package."""
-    top, _, rest = ref.partition("/")
-    spec = importlib.util.find_spec(top)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / rest
-
-
 def _user_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "altlas"
@@ -88,7 +76,7 @@ class WhisperPartsSource(ModelSource):
         model = SPLIT_MODELS.get(ref)
         if model is None:
             return False
-        paths = [_package_file(item) for item in (*model.parts, *model.files)]
+        paths = [package_file(item) for item in (*model.parts, *model.files)]
         return all(path is not None and path.is_file() for path in paths)
 
     def missing_message(self, ref: str, context: SourceContext) -> str:
@@ -134,31 +122,18 @@ def _is_complete(folder: Path, model: SplitModel) -> bool:
 def _join(folder: Path, model: SplitModel) -> None:
     """Join the parts into ``folder/model.bin`` and copy the other files, atomically:
     a half-written folder never passes :func:`_is_complete`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".model.bin.", delete=False) as joined:
-        try:
-            for part in model.parts:
-                path = _package_file(part)
-                assert path is not None  # checked by is_available
-                with path.open("rb") as source:
-                    while chunk := source.read(_CHUNK):
-                        digest.update(chunk)
-                        joined.write(chunk)
-        except BaseException:
-            Path(joined.name).unlink(missing_ok=True)
-            raise
-    size = Path(joined.name).stat().st_size
-    if size != model.size or digest.hexdigest() != model.sha256:
-        Path(joined.name).unlink(missing_ok=True)
-        raise InvalidModelFile(
-            f"the joined Whisper weights are {size} bytes with SHA-256 {digest.hexdigest()}; "
-            f"expected {model.size} bytes with SHA-256 {model.sha256}: reinstall "
-            + " ".join(model.packages)
-        )
-    os.replace(joined.name, folder / "model.bin")
+    parts = [package_file(part) for part in model.parts]
+    assert all(parts)  # checked by is_available
+    join_parts(
+        [part for part in parts if part is not None],
+        folder / "model.bin",
+        size=model.size,
+        sha256=model.sha256,
+        what="Whisper weights",
+        packages=model.packages,
+    )
     for item in model.files:
-        path = _package_file(item)
+        path = package_file(item)
         assert path is not None
         shutil.copyfile(path, folder / path.name)
     (folder / _VERIFIED).write_text(model.sha256 + "\n")
